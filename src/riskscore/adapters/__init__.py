@@ -1,0 +1,1 @@
+"""Adapters, grouped by technology and named technology-first."""

@@ -1,0 +1,1 @@
+"""localfs adapters."""

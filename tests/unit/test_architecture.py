@@ -10,9 +10,22 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "riskscore"
 
 IO_LIBRARIES = {
-    "litestar", "httpx", "lxml", "sqlite3", "snowflake", "structlog", "uvicorn",
-    "dependency_injector", "sklearn", "socket", "requests", "urllib", "http", "fakesnow",
-    "subprocess", "asyncio",
+    "litestar",
+    "httpx",
+    "lxml",
+    "sqlite3",
+    "snowflake",
+    "structlog",
+    "uvicorn",
+    "dependency_injector",
+    "sklearn",
+    "socket",
+    "requests",
+    "urllib",
+    "http",
+    "fakesnow",
+    "subprocess",
+    "asyncio",
 }
 
 

@@ -1,0 +1,25 @@
+"""Prediction ids: UUIDv7 layout (RFC 9562), so ids sort by the time they were issued.
+
+Python 3.11 has no ``uuid.uuid7``; this builds the same bit layout: 48 bits of Unix milliseconds, the
+version nibble 7, 74 random bits and the RFC variant. Time comes from the caller (the use case's
+clock) so a test clock gives predictable prefixes; randomness comes from the OS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+
+_MS_MASK = (1 << 48) - 1
+_RAND_B_MASK = (1 << 62) - 1
+
+
+def new_prediction_id(now: dt.datetime) -> str:
+    """A UUIDv7 string whose timestamp is ``now`` (timezone-aware) in Unix milliseconds."""
+    millis = int(now.timestamp() * 1000) & _MS_MASK
+    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    rand_a = (rand >> 68) & 0xFFF
+    rand_b = rand & _RAND_B_MASK
+    value = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))

@@ -1,0 +1,1 @@
+"""Peers riskscore is measured against, in the same run on the same machine."""

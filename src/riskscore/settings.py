@@ -26,6 +26,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # HTTP limits.
     max_request_bytes: PositiveInt = 4_194_304
     max_batch_rows: PositiveInt = 2_000
+    max_batch_bytes: PositiveInt = 67_108_864  # body limit of the service-function batch route
+    max_inflight: PositiveInt = 256  # scoring requests in progress before 503 "overloaded"
     # Model client (http mode).
     model_timeout_s: PositiveFloat = 2.0
     model_retries: int = 1

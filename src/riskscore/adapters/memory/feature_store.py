@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
+import msgspec
+
 from riskscore.domain.scoring import FeatureRecord
 from riskscore.ports.feature_store import FeatureStore, FeatureStoreError
 
@@ -50,9 +52,11 @@ class OutageSwitch:
         raise exc
 
 
-def require_aware(value: dt.datetime, error: type[Exception], what: str) -> None:
+def as_utc(value: dt.datetime, error: type[Exception], what: str) -> dt.datetime:
+    """The same instant in UTC, as the real stores read it back; naive datetimes are refused."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise error(f"{what} must be timezone-aware")
+    return value.astimezone(dt.UTC)
 
 
 def _order_key(record: FeatureRecord) -> tuple[dt.datetime, str]:
@@ -70,10 +74,14 @@ class InMemoryFeatureStore(OutageSwitch, FeatureStore):
 
     def write_many(self, records: Sequence[FeatureRecord]) -> None:
         self._check_outage()
-        for record in records:
-            require_aware(record.feature_ts, FeatureStoreError, "feature_ts")
+        stored = [
+            msgspec.structs.replace(
+                r, feature_ts=as_utc(r.feature_ts, FeatureStoreError, "feature_ts")
+            )
+            for r in records
+        ]
         with self._lock:
-            for record in records:
+            for record in stored:
                 self._records.setdefault(record.prediction_id, record)
             self.batch_sizes.append(len(records))
 

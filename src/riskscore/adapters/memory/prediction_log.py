@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from riskscore.adapters.memory.feature_store import OutageSwitch, require_aware
+from riskscore.adapters.memory.feature_store import OutageSwitch, as_utc
 from riskscore.domain.scoring import PredictionRecord
 from riskscore.ports.prediction_log import PredictionLog, PredictionLogError, PredictionSummary
 
@@ -28,10 +28,14 @@ class InMemoryPredictionLog(OutageSwitch, PredictionLog):
 
     def append_many(self, records: Sequence[PredictionRecord]) -> None:
         self._check_outage()
-        for record in records:
-            require_aware(record.scored_at, PredictionLogError, "scored_at")
+        stored = [
+            msgspec.structs.replace(
+                r, scored_at=as_utc(r.scored_at, PredictionLogError, "scored_at")
+            )
+            for r in records
+        ]
         with self._lock:
-            for record in records:
+            for record in stored:
                 self._records.setdefault(record.prediction_id, record)
             self.batch_sizes.append(len(records))
 
@@ -75,8 +79,8 @@ class InMemoryPredictionLog(OutageSwitch, PredictionLog):
         return changed
 
     def summarize(self, start: dt.datetime, end: dt.datetime) -> PredictionSummary:
-        require_aware(start, PredictionLogError, "start")
-        require_aware(end, PredictionLogError, "end")
+        as_utc(start, PredictionLogError, "start")
+        as_utc(end, PredictionLogError, "end")
         self._check_outage()
         with self._lock:
             window = [r for r in self._records.values() if start <= r.scored_at < end]

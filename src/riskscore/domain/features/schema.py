@@ -25,6 +25,9 @@ class FeatureSchema(msgspec.Struct, frozen=True, kw_only=True):
 
     features: tuple[FeatureDef, ...]
     revision: int = 1
+    data_digest: str = ""
+    """Digest of the lookup tables the values are computed with (drug classes, MIB categories).
+    Part of the version when set: remapping a drug changes values without changing names."""
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -38,8 +41,10 @@ class FeatureSchema(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def version(self) -> str:
-        """Content hash of revision, names and units: 16 hex characters."""
+        """Content hash of revision, names, units and data digest: 16 hex characters."""
         text = f"rev={self.revision}\n" + "\n".join(f"{f.name}|{f.unit}" for f in self.features)
+        if self.data_digest:
+            text += f"\ndata={self.data_digest}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __len__(self) -> int:

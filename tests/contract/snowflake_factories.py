@@ -112,7 +112,7 @@ def _server() -> int:
 
 
 def database_for(directory: Path) -> str:
-    return "RS_" + hashlib.sha1(str(directory).encode()).hexdigest()[:12].upper()  # noqa: S324
+    return "RS_" + hashlib.sha1(str(directory).encode()).hexdigest()[:12].upper()
 
 
 def _connections(directory: Path) -> SnowflakeConnectionFactory:

@@ -17,7 +17,13 @@ from riskscore.domain.evidence import MibHit, MibReport, PolicyEvidence, RxFill,
 from riskscore.domain.features.catalogue import SCHEMA, build_schema
 from riskscore.domain.features.extract import extract_features, extract_values
 from riskscore.domain.features.schema import FeatureDef, FeatureSchema
-from riskscore.domain.features.tables import DRUG_GROUPS, MIB_CATEGORY_NAMES
+from riskscore.domain.features.tables import (
+    DRUG_CLASSES,
+    DRUG_GROUPS,
+    MIB_CATEGORIES,
+    MIB_CATEGORY_NAMES,
+    MIB_SOURCES,
+)
 
 AS_OF = dt.date(2025, 1, 1)
 MONTH = 365.25 / 12
@@ -467,3 +473,35 @@ def test_every_value_is_finite_on_a_busy_history() -> None:
     )
     values = extract_values(evidence(fills, (MibHit(code="CODE1"),), 1), AS_OF)
     assert all(math.isfinite(v) for v in values)
+
+
+def _kitchen_sink() -> PolicyEvidence:
+    """Evidence that should move every column away from its no-hit value."""
+    fills = [
+        fill(cls.generic_name, 20 + i, 30, strength_mg=10.0, quantity=30.0, prescriber_id=f"P{i}")
+        for i, cls in enumerate(DRUG_CLASSES)
+    ]
+    fills += [
+        fill(cls.generic_name, 200 + i, 30, pharmacy_id="PH1", prescriber_specialty="PSYCHIATRY")
+        for i, cls in enumerate(DRUG_CLASSES)
+    ]
+    fills += [
+        fill("WIDGETAMINE", 15),
+        fill("WIDGETAMINE", 300),
+        fill("OXYCODONE", 25, None),  # MME not computable, overlaps a benzodiazepine, early
+        fill("ALPRAZOLAM", 5),
+        fill("ALPRAZOLAM", 40),
+        fill("SERTRALINE", None),
+    ]
+    hits = [
+        MibHit(code=f"{c.prefix}XX", source=src, date=ago(100 + i))
+        for i, (c, src) in enumerate(zip(MIB_CATEGORIES, [*MIB_SOURCES] * 2, strict=False))
+    ]
+    hits += [MibHit(code="CODE1"), MibHit(code="6AB", source="LAB", date=ago(1000))]
+    return evidence(tuple(fills), tuple(hits), iai=2)
+
+
+def test_every_column_is_computed() -> None:
+    empty, busy = features(evidence()), features(_kitchen_sink())
+    dead = [name for name in SCHEMA.names if busy[name] == empty[name]]
+    assert not dead, f"columns the extraction never sets: {dead}"

@@ -161,6 +161,7 @@ Entry = tuple[int, int, str, RxFill, DrugRecord]
 normalized generic, the fill, its drug record)."""
 
 _ordinal_of = operator.itemgetter(0)
+_bisect = bisect.bisect_left
 
 
 def extract_features(evidence: PolicyEvidence, as_of: dt.date) -> FeatureVector:
@@ -185,6 +186,7 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
     # per group on buckets sorted by date (bisect for windows) or in comprehensions.
     cached = _DRUG_CACHE.get
     buckets: dict[int, list[Entry]] = {}
+    dated: list[int] = []
     skipped = missing_supply = 0
     for fill in fills:
         record = cached(fill.generic_name) or lookup_drug(fill.generic_name)
@@ -196,6 +198,7 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
             if ordinal > today:
                 skipped += 1
                 continue  # after as_of: not known yet
+            dated.append(ordinal)
         supply = fill.days_supply
         if supply is None or supply <= 0:
             missing_supply += 1
@@ -212,7 +215,6 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
 
     end = today + 1
     lo6, lo12, lo24, lo60 = (max(1, end - days) for days in (_D6, _D12, _D24, _D60))
-    dated: list[int] = []
     severity_12: dict[str, int] = {}
     chronic_12: set[str] = set()
     first_dated: dict[int, int] = {}
@@ -220,16 +222,14 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
     first_12: dict[int, int] = {}
     for gi, bucket in buckets.items():
         bucket.sort(key=_ordinal_of)
-        ordinals = [entry[0] for entry in bucket]
         count = len(bucket)
         out[_G_FILLS[gi]] = float(count)
-        start = bisect.bisect_right(ordinals, 0)
-        if start == count:
+        last = bucket[-1][0]
+        if not last:
             continue  # only undated fills
-        first_dated[gi] = start
-        dated += ordinals[start:]
-        out[_G_SINCE[gi]] = (today - ordinals[-1]) / DAYS_PER_MONTH
-        i12 = bisect.bisect_left(ordinals, lo12, start)
+        out[_G_SINCE[gi]] = (today - last) / DAYS_PER_MONTH
+        start = first_dated[gi] = 0 if bucket[0][0] else _bisect(bucket, 1, key=_ordinal_of)
+        i12 = _bisect(bucket, lo12, start, key=_ordinal_of)
         if i12 < count:
             first_12[gi] = i12
             out[_G_FILLS_12[gi]] = float(count - i12)
@@ -239,9 +239,9 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
                     chronic_12.add(key)
         col = _G_FILLS_6_COL[gi]
         if col >= 0:
-            out[col] = float(count - bisect.bisect_left(ordinals, lo6, i12))
+            out[col] = float(count - _bisect(bucket, lo6, i12, key=_ordinal_of))
         if _THERAPY_GROUP[gi]:
-            i60 = bisect.bisect_left(ordinals, lo60, start, i12)
+            i60 = _bisect(bucket, lo60, start, i12, key=_ordinal_of)
             if i60 < count:
                 first_60[gi] = i60
 

@@ -246,3 +246,16 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
     assert low == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.5, 0.5])
     assert high == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
     assert backoff_delay(10_000, initial_s=0.1, max_s=1.0) <= 1.0
+
+
+def test_drain_without_a_writer_thread_delivers_in_the_caller_and_honours_the_timeout(
+    trail: JournaledAuditTrail, stores: Stores
+) -> None:
+    trail.record_many([entry(i) for i in range(60)])
+    stores.features.fail_with(FeatureStoreUnavailable("down"))
+    assert not trail.drain(0.1)
+    assert trail.stats().queue_depth == 60
+    assert not trail.stats().running
+    stores.features.fail_with(None)
+    assert trail.drain(5.0)
+    assert stores.ids() == _ids(60)

@@ -206,6 +206,12 @@ class FileJournal:
 
     def read(self, position: Position, max_records: int) -> ReadResult:
         """Up to ``max_records`` complete records from ``position`` (never beyond ``end()``)."""
+        try:
+            return self._read(position, max_records)
+        except OSError as exc:
+            raise JournalError(f"cannot read the journal: {exc.strerror or exc}") from exc
+
+    def _read(self, position: Position, max_records: int) -> ReadResult:
         end = self.end()
         payloads: list[bytes] = []
         skipped = 0

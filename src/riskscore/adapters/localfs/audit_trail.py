@@ -113,17 +113,17 @@ class JournaledAuditTrail(AuditTrail):
     # -- request path -------------------------------------------------------------------------
 
     def record(self, entry: AuditEntry) -> None:
-        self._append([self._encoder.encode(entry)])
+        self._append((entry,))
 
     def record_many(self, entries: Sequence[AuditEntry]) -> None:
         if entries:
-            self._append([self._encoder.encode(e) for e in entries])
+            self._append(entries)
 
-    def _append(self, payloads: list[bytes]) -> None:
+    def _append(self, entries: Sequence[AuditEntry]) -> None:
         try:
-            self._journal.append(payloads)
-        except JournalError as exc:
-            raise AuditTrailError(str(exc)) from exc
+            self._journal.append([self._encoder.encode(e) for e in entries])
+        except (JournalError, msgspec.EncodeError, TypeError) as exc:
+            raise AuditTrailError(f"entry not recorded: {exc}") from exc
         if self._queue_depth() >= self._batch_size:
             self._wake.set()
 

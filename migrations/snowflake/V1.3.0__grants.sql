@@ -10,6 +10,9 @@ GRANT USAGE ON WAREHOUSE {{ warehouse }} TO ROLE {{ app_role }};
 GRANT USAGE ON SCHEMA {{ database }}.ML_MODELS TO ROLE {{ app_role }};
 GRANT USAGE ON SCHEMA {{ database }}.HYBRID_REALTIME TO ROLE {{ app_role }};
 GRANT CREATE MODEL ON SCHEMA {{ database }}.ML_MODELS TO ROLE {{ app_role }};
+-- Snowpark Container Services objects live in ML_MODELS (deploy/sql/02..04).
+GRANT CREATE SERVICE, CREATE IMAGE REPOSITORY, CREATE STAGE, CREATE FUNCTION
+    ON SCHEMA {{ database }}.ML_MODELS TO ROLE {{ app_role }};
 GRANT SELECT, INSERT, UPDATE ON TABLE {{ database }}.ML_MODELS.MODEL_PREDICTIONS TO ROLE {{ app_role }};
 GRANT SELECT, INSERT, DELETE ON TABLE {{ database }}.HYBRID_REALTIME.HT_ONLINE_FEATURES TO ROLE {{ app_role }};
 

@@ -7,6 +7,9 @@ Compatibility with schemachange (facts from its source, see docs/snowflake.md):
 - Scripts are templates with ``{{ name }}`` placeholders; an unreplaced placeholder is an error.
   riskscore renders only plain ``{{ name }}`` substitutions (no filters, tags or comments): its scripts
   need no more, and a construct the tiny renderer does not know is refused rather than half-rendered.
+- The rendered text is normalized as schemachange 4 does before checksumming and running it: a UTF-8
+  BOM and surrounding blank space removed, then one trailing ``;``. (A script must not end with a
+  comment: schemachange would append a no-op statement and checksum that.)
 - History goes to ``METADATA.SCHEMACHANGE.CHANGE_HISTORY`` (same columns, created if missing, like
   ``--create-change-history-table``): VERSION, DESCRIPTION (underscores to spaces, capitalized), SCRIPT
   (file name without ``.jinja``), SCRIPT_TYPE ``V``, CHECKSUM (SHA-224 hex of the rendered script),
@@ -131,6 +134,12 @@ def render(template: str, variables: Mapping[str, str], *, source: str = "script
     return rendered
 
 
+def normalize(rendered: str) -> str:
+    """schemachange's post-processing of a rendered script (what it checksums and runs)."""
+    content = rendered.removeprefix("\ufeff").strip()
+    return content[:-1] if content.endswith(";") else content
+
+
 def checksum(content: str) -> str:
     """schemachange's checksum: SHA-224 hex digest of the rendered script."""
     return hashlib.sha224(content.encode("utf-8")).hexdigest()
@@ -183,7 +192,7 @@ def apply_snowflake_migrations(
     history_db, history_schema, _ = parse_table_name(change_history_table)
     scripts = discover_scripts(folder)
     rendered = {
-        s.name: render(s.path.read_text(encoding="utf-8"), variables, source=s.name)
+        s.name: normalize(render(s.path.read_text(encoding="utf-8"), variables, source=s.name))
         for s in scripts
     }
     cursor = connection.cursor()

@@ -35,6 +35,7 @@ import datetime as dt
 import itertools
 import math
 import operator
+from collections import defaultdict
 from collections.abc import Sequence
 
 from riskscore.domain.evidence import MibHit, PolicyEvidence, RxFill
@@ -161,6 +162,7 @@ Entry = tuple[int, int, str, RxFill, DrugRecord]
 normalized generic, the fill, its drug record)."""
 
 _ordinal_of = operator.itemgetter(0)
+_record_of = operator.itemgetter(4)
 _bisect = bisect.bisect_left
 
 
@@ -185,7 +187,7 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
     # The only pass over all fills classifies them and buckets them by drug group; the rest works
     # per group on buckets sorted by date (bisect for windows) or in comprehensions.
     cached = _DRUG_CACHE.get
-    buckets: dict[int, list[Entry]] = {}
+    buckets: defaultdict[int, list[Entry]] = defaultdict(list)
     dated: list[int] = []
     skipped = missing_supply = 0
     for fill in fills:
@@ -205,18 +207,14 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
             supply = DEFAULT_DAYS_SUPPLY
         elif supply > _MAX_SUPPLY:
             supply = _MAX_SUPPLY
-        bucket = buckets.get(record[0])
-        if bucket is None:
-            buckets[record[0]] = bucket = []
-        bucket.append((ordinal, supply, record[5], fill, record))
+        buckets[record[0]].append((ordinal, supply, record[5], fill, record))
     if not buckets:
         return  # every fill is after as_of: an Rx no-hit as of that date
     kept = [entry[3] for bucket in buckets.values() for entry in bucket] if skipped else fills
 
     end = today + 1
     lo6, lo12, lo24, lo60 = (max(1, end - days) for days in (_D6, _D12, _D24, _D60))
-    severity_12: dict[str, int] = {}
-    chronic_12: set[str] = set()
+    recent: set[DrugRecord] = set()  # drugs filled in the last 12 months
     first_dated: dict[int, int] = {}
     first_60: dict[int, int] = {}
     first_12: dict[int, int] = {}
@@ -233,10 +231,7 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         if i12 < count:
             first_12[gi] = i12
             out[_G_FILLS_12[gi]] = float(count - i12)
-            for _, _, key, _, record in bucket[i12:]:
-                severity_12[key] = record[1]
-                if record[2]:
-                    chronic_12.add(key)
+            recent.update(map(_record_of, bucket[i12:]))
         col = _G_FILLS_6_COL[gi]
         if col >= 0:
             out[col] = float(count - _bisect(bucket, lo6, i12, key=_ordinal_of))
@@ -260,17 +255,19 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         out[_RX_SINCE_LAST] = (today - dated[-1]) / DAYS_PER_MONTH
         out[_RX_SINCE_FIRST] = (today - dated[0]) / DAYS_PER_MONTH
 
-    severity = {entry[2]: entry[4][1] for bucket in buckets.values() for entry in bucket}
-    out[_RX_GENERICS] = float(len(severity))
-    out[_RX_GENERICS_12] = float(len(severity_12))
-    out[_RX_CHRONIC_12] = float(len(chronic_12))
-    out[_RX_POLY_12] = 1.0 if len(chronic_12) >= POLYPHARMACY_MIN_DRUGS else 0.0
-    rated = [level for level in severity.values() if level > 0]
+    # A drug record is a function of the normalized name, so distinct records = distinct generics.
+    drugs = set(map(_record_of, itertools.chain.from_iterable(buckets.values())))
+    out[_RX_GENERICS] = float(len(drugs))
+    rated = [drug[1] for drug in drugs if drug[1]]
     if rated:
         out[_RX_MAX_SEV] = float(max(rated))
         out[_RX_MEAN_SEV] = sum(rated) / len(rated)
-    if severity_12:
-        out[_RX_MAX_SEV_12] = float(max(severity_12.values()))
+    if recent:
+        out[_RX_GENERICS_12] = float(len(recent))
+        out[_RX_MAX_SEV_12] = float(max([drug[1] for drug in recent]))
+        chronic = len([drug for drug in recent if drug[2]])
+        out[_RX_CHRONIC_12] = float(chronic)
+        out[_RX_POLY_12] = 1.0 if chronic >= POLYPHARMACY_MIN_DRUGS else 0.0
 
     out[_RX_PRESCRIBERS] = float(_distinct({fill.prescriber_id for fill in kept}))
     out[_RX_PHARMACIES] = float(_distinct({fill.pharmacy_id for fill in kept}))
@@ -351,16 +348,20 @@ def _max_daily_mme(opioids: list[Entry]) -> tuple[float, bool]:
 
 
 def _covered_days(bucket: list[Entry], start: int, end: int) -> tuple[int, int]:
-    """Days before ``end`` covered by the fills ``bucket[start:]`` (sorted, dated), each shifted to
-    begin when the supply before it runs out (PQA). Returns (covered days, first fill's ordinal)."""
-    covered = 0
+    """Days before ``end`` covered by the fills ``bucket[start:]`` (sorted, dated, none after
+    ``end``), each shifted to begin when the supply before it runs out (PQA). Returns (covered days,
+    first fill's ordinal).
+
+    Shifted supplies never overlap, and once one runs past ``end`` every later fill (dated before
+    ``end``) is shifted to follow on, so the days past ``end`` are exactly ``cursor - end``."""
     first = cursor = bucket[start][0]
+    supplied = 0
     for ordinal, supply, _, _, _ in bucket[start:]:
-        begin = ordinal if ordinal > cursor else cursor
-        cursor = begin + supply
-        if begin < end:
-            covered += (cursor if cursor < end else end) - begin
-    return covered, first
+        if ordinal > cursor:
+            cursor = ordinal
+        cursor += supply
+        supplied += supply
+    return (supplied - (cursor - end) if cursor > end else supplied), first
 
 
 def _union(bucket: list[Entry], start: int) -> list[tuple[int, int]]:

@@ -159,3 +159,16 @@ def prediction_record(
         source="api",
         batch_run_id=batch_run_id,
     )
+
+
+# The Snowflake adapters on a fakesnow server (tests/contract/snowflake_factories.py).
+from snowflake_factories import (  # noqa: E402 - appended after the local adapters on purpose
+    snowflake_feature_store,
+    snowflake_outage,
+    snowflake_prediction_log,
+)
+
+FEATURE_STORE_FACTORIES.append(("snowflake", snowflake_feature_store))
+PREDICTION_LOG_FACTORIES.append(("snowflake", snowflake_prediction_log))
+FEATURE_STORE_OUTAGES["snowflake"] = snowflake_outage
+PREDICTION_LOG_OUTAGES["snowflake"] = snowflake_outage

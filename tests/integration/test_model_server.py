@@ -17,7 +17,7 @@ from riskscore.adapters.http.model_uvicorn import BackgroundServer
 from riskscore.adapters.treemodel.serving import ServingModel
 from riskscore.domain.features.catalogue import SCHEMA
 from riskscore.domain.scoring import ModelPrediction, ModelRef, ReasonCode
-from riskscore.ports.model_registry import ScoringModel
+from riskscore.ports.model_registry import InvalidFeatureMatrix, ScoringModel
 
 NAMES = SCHEMA.names
 N = len(NAMES)
@@ -345,3 +345,39 @@ def test_without_a_model_health_and_predict_are_503_with_retry_after() -> None:
         assert response.headers["Retry-After"] == "1"
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["detail"] == "no model is loaded"
+
+
+class FailingModel(LinearModel):
+    """Refuses every matrix (ValueError) or crashes (RuntimeError), as told."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__("V9", seed=9)
+        self.error = error
+
+    def predict(
+        self, matrix: npt.NDArray[np.float64], *, explain: int = 3
+    ) -> list[ModelPrediction]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "detail"),
+    [
+        (InvalidFeatureMatrix("expected 141 columns"), 400, "the model refused the input"),
+        (RuntimeError("a bug"), 500, "the model service failed; see its log"),
+    ],
+    ids=["model-refuses", "model-crashes"],
+)
+def test_model_failures_are_problems_not_crashes(
+    error: Exception, status: int, detail: str
+) -> None:
+    serving = ServingModel(OneModelRegistry(FailingModel(error)), schema=SCHEMA)
+    serving.refresh()
+    with BackgroundServer(create_model_server_app(serving)) as running:
+        response = httpx.post(running.base_url + "/predict-proba", json=flat(*[1.0] * N))
+        still_up = httpx.get(running.base_url + "/health")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+    assert "a bug" not in response.text
+    assert still_up.status_code == 200

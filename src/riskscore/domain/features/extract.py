@@ -23,9 +23,12 @@ Rules riskscore chose (the shared encodings are in ``catalogue``'s docstring and
 - Early refill (opioids, benzodiazepines): consecutive dated fills of the same normalized generic in
   the 12-month window; early when the gap is shorter than 75 % of the earlier fill's supply.
 
-Written for speed on purpose (STYLE.md 12): one pass over the fills bucketing by group index, integer
-day arithmetic on ``date.toordinal()``, a preallocated list of floats with the "not applicable"
-defaults already in place, column numbers resolved at import. ``bench/features.py`` measures it.
+Written for speed on purpose (STYLE.md 12): one pass over the fills classifies them (memoized name
+lookup) and buckets them by group index; each group's bucket, sorted by date, then gives its window
+counts by bisection and its coverage (PDC and months on therapy together) in one closed-form pass.
+Integer day arithmetic on ``date.toordinal()``; a template list of floats with the "not applicable"
+defaults already in place; column numbers resolved at import; distinct-value counts in C-level set
+building. ``bench/features.py`` measures it (``python -m bench.features``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from riskscore.domain.features.tables import (
     lookup_drug,
     mib_category_index,
     mib_source_index,
+    record_for_key,
 )
 
 __all__ = ["extract_features", "extract_values"]
@@ -77,6 +81,8 @@ _C = len(MIB_CATEGORY_NAMES)
 _D6, _D12, _D24, _D60 = WINDOW_DAYS[6], WINDOW_DAYS[12], WINDOW_DAYS[24], WINDOW_DAYS[60]
 _MIB_RECENT_DAYS = WINDOW_DAYS[MIB_RECENT_MONTHS]
 _MAX_SUPPLY = 365
+_USUAL_SUPPLY: dict[int | None, int] = {days: days for days in range(1, _MAX_SUPPLY + 1)}
+"""Days supplies taken as reported: one dict lookup in the per-fill loop instead of three tests."""
 _MAX_IAI = 1_000_000
 _NEVER = 1 << 62
 _INF = math.inf
@@ -122,16 +128,30 @@ _RX_MEAN_PDC = _col("rx_mean_pdc_12m")
 _G_FILLS = tuple(INDEX[f"rx_{g}_fills"] for g in DRUG_GROUPS)
 _G_FILLS_12 = tuple(INDEX[f"rx_{g}_fills_12m"] for g in DRUG_GROUPS)
 _G_SINCE = tuple(INDEX[f"rx_{g}_months_since_last_fill"] for g in DRUG_GROUPS)
-_G_FILLS_6_COL = [-1] * _G
-for _gi, _c in _group_cols("fills_6m", RECENT_FILL_GROUPS):
-    _G_FILLS_6_COL[_gi] = _c
-_G_THERAPY = _group_cols("months_on_therapy_60m", THERAPY_MONTHS_GROUPS)
 _G_PDC = _group_cols("pdc_12m", PDC_GROUPS)
 _G_EARLY = _group_cols("early_refill_ratio_12m", EARLY_REFILL_GROUPS)
 
-_THERAPY_GROUP = [False] * _G
-for _gi, _ in _G_THERAPY:
-    _THERAPY_GROUP[_gi] = True
+
+def _extras() -> list[tuple[int, int, int, int] | None]:
+    """Per group: columns of its 6-month count, months on therapy, PDC, early-refill ratio (-1 if
+    it has none), or None when it has none of them."""
+    found: list[tuple[int, int, int, int] | None] = [None] * _G
+    for gi in range(_G):
+        cols = tuple(
+            dict(_group_cols(suffix, groups)).get(gi, -1)
+            for suffix, groups in (
+                ("fills_6m", RECENT_FILL_GROUPS),
+                ("months_on_therapy_60m", THERAPY_MONTHS_GROUPS),
+                ("pdc_12m", PDC_GROUPS),
+                ("early_refill_ratio_12m", EARLY_REFILL_GROUPS),
+            )
+        )
+        if max(cols) >= 0:
+            found[gi] = (cols[0], cols[1], cols[2], cols[3])
+    return found
+
+
+_EXTRAS = _extras()
 
 _MIB_HIT, _MIB_CODES = _col("mib_hit"), _col("mib_codes")
 _MIB_DISTINCT_CATS = _col("mib_distinct_categories")
@@ -162,7 +182,7 @@ Entry = tuple[int, int, str, RxFill, DrugRecord]
 normalized generic, the fill, its drug record)."""
 
 _ordinal_of = operator.itemgetter(0)
-_record_of = operator.itemgetter(4)
+_key_of = operator.itemgetter(2)
 _bisect = bisect.bisect_left
 
 
@@ -187,6 +207,7 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
     # The only pass over all fills classifies them and buckets them by drug group; the rest works
     # per group on buckets sorted by date (bisect for windows) or in comprehensions.
     cached = _DRUG_CACHE.get
+    usual_supply = _USUAL_SUPPLY.get
     buckets: defaultdict[int, list[Entry]] = defaultdict(list)
     dated: list[int] = []
     skipped = missing_supply = 0
@@ -201,12 +222,14 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
                 skipped += 1
                 continue  # after as_of: not known yet
             dated.append(ordinal)
-        supply = fill.days_supply
-        if supply is None or supply <= 0:
-            missing_supply += 1
-            supply = DEFAULT_DAYS_SUPPLY
-        elif supply > _MAX_SUPPLY:
-            supply = _MAX_SUPPLY
+        supply = usual_supply(fill.days_supply)
+        if supply is None:  # missing, not positive or over a year
+            reported = fill.days_supply
+            if reported is None or reported <= 0:
+                missing_supply += 1
+                supply = DEFAULT_DAYS_SUPPLY
+            else:
+                supply = _MAX_SUPPLY
         buckets[record[0]].append((ordinal, supply, record[5], fill, record))
     if not buckets:
         return  # every fill is after as_of: an Rx no-hit as of that date
@@ -214,10 +237,9 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
 
     end = today + 1
     lo6, lo12, lo24, lo60 = (max(1, end - days) for days in (_D6, _D12, _D24, _D60))
-    recent: set[DrugRecord] = set()  # drugs filled in the last 12 months
+    recent: set[str] = set()  # normalized names filled in the last 12 months
     first_dated: dict[int, int] = {}
-    first_60: dict[int, int] = {}
-    first_12: dict[int, int] = {}
+    pdcs: list[float] = []
     for gi, bucket in buckets.items():
         bucket.sort(key=_ordinal_of)
         count = len(bucket)
@@ -229,16 +251,29 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         start = first_dated[gi] = 0 if bucket[0][0] else _bisect(bucket, 1, key=_ordinal_of)
         i12 = _bisect(bucket, lo12, start, key=_ordinal_of)
         if i12 < count:
-            first_12[gi] = i12
             out[_G_FILLS_12[gi]] = float(count - i12)
-            recent.update(map(_record_of, bucket[i12:]))
-        col = _G_FILLS_6_COL[gi]
-        if col >= 0:
-            out[col] = float(count - _bisect(bucket, lo6, i12, key=_ordinal_of))
-        if _THERAPY_GROUP[gi]:
-            i60 = _bisect(bucket, lo60, start, i12, key=_ordinal_of)
-            if i60 < count:
-                first_60[gi] = i60
+            recent.update(map(_key_of, bucket[i12:]))
+        extras = _EXTRAS[gi]
+        if extras is None:
+            continue
+        col_6, col_therapy, col_pdc, col_early = extras
+        if col_6 >= 0:
+            out[col_6] = float(count - _bisect(bucket, lo6, i12, key=_ordinal_of))
+        if col_therapy >= 0 or (col_pdc >= 0 and i12 < count):
+            i60 = _bisect(bucket, lo60, start, i12, key=_ordinal_of) if col_therapy >= 0 else i12
+            covered_60, covered_12 = _coverage(bucket, i60, i12, end)
+            if col_therapy >= 0:
+                out[col_therapy] = covered_60 / DAYS_PER_MONTH
+            if col_pdc >= 0 and i12 < count:
+                pdc = min(1.0, covered_12 / (end - bucket[i12][0]))
+                out[col_pdc] = pdc
+                pdcs.append(pdc)
+        if col_early >= 0 and i12 < count:
+            ratio = _early_refill_ratio(bucket, i12)
+            if ratio is not None:
+                out[col_early] = ratio
+    if pdcs:
+        out[_RX_MEAN_PDC] = math.fsum(pdcs) / len(pdcs)  # fsum: independent of bucket order
 
     total = len(kept)
     out[_RX_HIT] = 1.0
@@ -255,17 +290,18 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         out[_RX_SINCE_LAST] = (today - dated[-1]) / DAYS_PER_MONTH
         out[_RX_SINCE_FIRST] = (today - dated[0]) / DAYS_PER_MONTH
 
-    # A drug record is a function of the normalized name, so distinct records = distinct generics.
-    drugs = set(map(_record_of, itertools.chain.from_iterable(buckets.values())))
-    out[_RX_GENERICS] = float(len(drugs))
-    rated = [drug[1] for drug in drugs if drug[1]]
+    # Distinct generics by normalized name (hashing a str is cached; hashing a record is not).
+    names = set(map(_key_of, itertools.chain.from_iterable(buckets.values())))
+    out[_RX_GENERICS] = float(len(names))
+    rated = [level for name in names if (level := record_for_key(name)[1])]
     if rated:
         out[_RX_MAX_SEV] = float(max(rated))
         out[_RX_MEAN_SEV] = sum(rated) / len(rated)
     if recent:
-        out[_RX_GENERICS_12] = float(len(recent))
-        out[_RX_MAX_SEV_12] = float(max([drug[1] for drug in recent]))
-        chronic = len([drug for drug in recent if drug[2]])
+        drugs = [record_for_key(name) for name in recent]
+        out[_RX_GENERICS_12] = float(len(drugs))
+        out[_RX_MAX_SEV_12] = float(max([drug[1] for drug in drugs]))
+        chronic = len([drug for drug in drugs if drug[2]])
         out[_RX_CHRONIC_12] = float(chronic)
         out[_RX_POLY_12] = 1.0 if chronic >= POLYPHARMACY_MIN_DRUGS else 0.0
 
@@ -289,23 +325,6 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         out[_RX_MAX_MME] = max_mme
         out[_RX_MME_NC] = 1.0 if unknown else 0.0
 
-    for gi, col in _G_THERAPY:
-        if gi in first_60:
-            out[col] = _covered_days(buckets[gi], first_60[gi], end)[0] / DAYS_PER_MONTH
-    pdcs = []
-    for gi, col in _G_PDC:
-        if gi in first_12:
-            covered, first = _covered_days(buckets[gi], first_12[gi], end)
-            pdc = min(1.0, covered / (end - first))
-            out[col] = pdc
-            pdcs.append(pdc)
-    if pdcs:
-        out[_RX_MEAN_PDC] = sum(pdcs) / len(pdcs)
-    for gi, col in _G_EARLY:
-        if gi in first_12:
-            ratio = _early_refill_ratio(buckets[gi], first_12[gi])
-            if ratio is not None:
-                out[col] = ratio
     if _OPIOID in first_dated and _BENZO in first_dated:
         # Concurrency looks at every dated fill, not only the last 60 months.
         both, days_12 = _overlap(
@@ -347,21 +366,34 @@ def _max_daily_mme(opioids: list[Entry]) -> tuple[float, bool]:
     return highest, unknown
 
 
-def _covered_days(bucket: list[Entry], start: int, end: int) -> tuple[int, int]:
-    """Days before ``end`` covered by the fills ``bucket[start:]`` (sorted, dated, none after
-    ``end``), each shifted to begin when the supply before it runs out (PQA). Returns (covered days,
-    first fill's ordinal).
+def _coverage(bucket: list[Entry], i60: int, i12: int, end: int) -> tuple[int, int]:
+    """Days before ``end`` covered by the fills ``bucket[i60:]`` and, shifting afresh, by the fills
+    ``bucket[i12:]`` (``i60 <= i12``; sorted, dated, none after ``end``). A fill that starts while
+    the supply before it lasts is shifted to start when it runs out (PQA).
 
     Shifted supplies never overlap, and once one runs past ``end`` every later fill (dated before
-    ``end``) is shifted to follow on, so the days past ``end`` are exactly ``cursor - end``."""
-    first = cursor = bucket[start][0]
-    supplied = 0
-    for ordinal, supply, _, _, _ in bucket[start:]:
+    ``end``) is shifted to follow on, so exactly ``cursor - end`` of the supplied days lie past
+    ``end``."""
+    cursor = supplied = 0
+    for ordinal, supply, _, _, _ in bucket[i60:i12]:
         if ordinal > cursor:
             cursor = ordinal
         cursor += supply
         supplied += supply
-    return (supplied - (cursor - end) if cursor > end else supplied), first
+    cursor_12 = supplied_12 = 0
+    for ordinal, supply, _, _, _ in bucket[i12:]:
+        if ordinal > cursor:
+            cursor = ordinal
+        cursor += supply
+        if ordinal > cursor_12:
+            cursor_12 = ordinal
+        cursor_12 += supply
+        supplied_12 += supply
+    supplied += supplied_12
+    return (
+        supplied - (cursor - end if cursor > end else 0),
+        supplied_12 - (cursor_12 - end if cursor_12 > end else 0),
+    )
 
 
 def _union(bucket: list[Entry], start: int) -> list[tuple[int, int]]:

@@ -191,6 +191,7 @@ def resolve_drug(name: str) -> DrugRecord:
 
 
 _DRUG_CACHE: dict[str, DrugRecord] = {}
+_KEY_RECORDS: dict[str, DrugRecord] = dict(_BY_KEY)
 _DRUG_CACHE_LIMIT = 65_536
 
 
@@ -201,7 +202,14 @@ def lookup_drug(name: str) -> DrugRecord:
         found = resolve_drug(name)
         if len(_DRUG_CACHE) < _DRUG_CACHE_LIMIT:
             _DRUG_CACHE[name] = found
+            _KEY_RECORDS.setdefault(found.key, found)
     return found
+
+
+def record_for_key(key: str) -> DrugRecord:
+    """The record of a normalized name (``DrugRecord.key``); normalizing is idempotent."""
+    found = _KEY_RECORDS.get(key)
+    return found if found is not None else resolve_drug(key)
 
 
 def mib_category_index(code: str, reported: str | None = None) -> int:

@@ -3,7 +3,9 @@
 Run: ``.venv/bin/python -m bench.features [--fills N] [--repeats R]``. Prints the median, p10 and p90
 of one ``extract_features`` call (and of ``extract_values``) in microseconds, measured with
 ``time.perf_counter_ns`` over batches of calls, plus the median CPU time (``process_time_ns``), which
-other processes on a shared machine do not inflate. Writes nothing.
+other processes on a shared machine do not inflate (a busy sibling hyperthread still does: the
+first line times a fixed reference loop, about 0.8 us on an idle core of the development machine,
+to show how contended the run was). Writes nothing.
 """
 
 from __future__ import annotations
@@ -131,6 +133,8 @@ def main() -> None:
     args = parser.parse_args()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"features: {len(SCHEMA)} columns, schema {SCHEMA.version}; load average {load}")
+    numbers = list(range(40))
+    _report("reference: [i + 1 for 40 ints]", _time_us(lambda: [i + 1 for i in numbers], 30))
     for n in sorted({0, 20, args.fills, 60}):
         evidence = make_evidence(n)
         _report(

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from riskscore.adapters.lxml import LxmlEvidenceParser
+from riskscore.adapters.lxml import LxmlEvidenceParser, reading
+from riskscore.adapters.lxml.memo import Memo
 from riskscore.adapters.lxml.parser import hardened_parser
 from riskscore.domain.evidence import MibHit, MibReport, PolicyEvidence, RxFill, RxReport
 from riskscore.ports.evidence_parser import (
@@ -371,6 +372,28 @@ def test_records_nested_in_response_data_and_records_are_not_searched(
 def test_a_record_may_be_the_root(parser: LxmlEvidenceParser) -> None:
     xml = "<DrugFill><DrugGenericName>LISINOPRIL</DrugGenericName></DrugFill>"
     assert rx(parser, xml) == RxReport(fills=(RxFill(generic_name="LISINOPRIL"),))
+
+
+def test_memo_remembers_short_texts_only_and_stays_bounded() -> None:
+    reads: list[str] = []
+
+    def read(text: str) -> int:
+        reads.append(text)
+        return len(text)
+
+    memo = Memo(read, max_chars=5, limit=3)
+    assert [memo["abc"], memo["abc"], memo["x" * 6], memo["x" * 6]] == [3, 3, 6, 6]
+    assert reads == ["abc", "x" * 6, "x" * 6]
+    assert "x" * 6 not in memo
+    for i in range(10):
+        assert memo[str(i)] == 1
+        assert len(memo) <= 3
+
+
+def test_invented_names_do_not_grow_memory(parser: LxmlEvidenceParser) -> None:
+    names = "".join(f"<N{i}>{i}</N{i}>" for i in range(6000))
+    assert rx(parser, f"<r>{names}</r>") == RxReport()
+    assert len(reading._RX_RECORDS) <= 4096
 
 
 def test_parsers_are_usable_from_many_threads(parser: LxmlEvidenceParser) -> None:

@@ -22,10 +22,11 @@ from collections.abc import Iterable, Mapping
 
 from lxml import etree
 
-from riskscore.adapters.lxml.values import read_amount, read_count, read_date, read_strength
+from riskscore.adapters.lxml.memo import Memo
+from riskscore.adapters.lxml.values import AMOUNTS, COUNTS, DATES, STRENGTHS
 from riskscore.domain.evidence import MibHit, MibReport, RxFill, RxReport
 
-_MEMO_LIMIT = 2048
+_MAX_MEMO_NAME = 200  # characters of a raw name, namespace included, worth remembering
 NO_HIT_MARKERS = frozenset({"NO RECORD", "NONE", "NOHIT", "NO HIT"})
 
 
@@ -34,33 +35,15 @@ def local_name(raw: object) -> str:
     return raw.rpartition("}")[2].lower() if isinstance(raw, str) else ""
 
 
-class Names:
-    """A vocabulary: raw lxml names (``{namespace}Local`` or ``Local``) -> field keys, matched on the
-    case-folded local name; ``""`` for a name the vocabulary does not know.
-
-    lxml hands out the same few raw names over and over, so the mapping is memoised; the memo is
-    cleared when full, so a flood of invented names costs speed, never memory. Sharing one memo
-    between threads is safe: each dict operation is atomic and every thread writes the same values.
-    """
-
-    __slots__ = ("_keys", "memo")
-
-    def __init__(self, keys: Mapping[str, str]) -> None:
-        self._keys = dict(keys)
-        self.memo: dict[object, str] = {}
-
-    def key(self, raw: object) -> str:
-        found = self.memo.get(raw)
-        if found is None:
-            found = self._keys.get(local_name(raw), "")
-            if len(self.memo) >= _MEMO_LIMIT:
-                self.memo.clear()
-            self.memo[raw] = found
-        return found
+def vocabulary(keys: Mapping[str, str]) -> Memo[str]:
+    """Raw lxml names (``{namespace}Local`` or ``Local``) -> field keys, matched on the case-folded
+    local name; ``""`` for a name the vocabulary does not know. ``names[raw]`` is the lookup."""
+    table = dict(keys)
+    return Memo(lambda raw: table.get(local_name(raw), ""), max_chars=_MAX_MEMO_NAME)
 
 
 # Sub-records whose parts are fields of the enclosing record: <Prescriber id=".." specialty=".."/>.
-_PRESCRIBER = Names(
+_PRESCRIBER = vocabulary(
     {
         "id": "prescriber_id",
         "prescriberid": "prescriber_id",
@@ -68,10 +51,10 @@ _PRESCRIBER = Names(
         "prescriberspecialty": "prescriber_specialty",
     }
 )
-_PHARMACY = Names({"id": "pharmacy_id", "pharmacyid": "pharmacy_id"})
-_GROUPS: dict[str, Names] = {"prescriber": _PRESCRIBER, "pharmacy": _PHARMACY}
+_PHARMACY = vocabulary({"id": "pharmacy_id", "pharmacyid": "pharmacy_id"})
+_GROUPS: dict[str, Memo[str]] = {"prescriber": _PRESCRIBER, "pharmacy": _PHARMACY}
 
-_FILL = Names(
+_FILL = vocabulary(
     {
         "druggenericname": "generic_name",
         "genericname": "generic_name",
@@ -93,15 +76,15 @@ _FILL = Names(
         "pharmacy": "pharmacy",
     }
 )
-_HIT = Names({"code": "code", "category": "category", "source": "source", "date": "date"})
+_HIT = vocabulary({"code": "code", "category": "category", "source": "source", "date": "date"})
 
 # What an element is when it is not inside a record.
 _FILL_RECORD = "fill"
 _HIT_RECORD = "hit"
 _RESPONSE_DATA = "responsedata"
 _IAI = "iai"
-_RX_RECORDS = Names({"drugfill": _FILL_RECORD})
-_MIB_RECORDS = Names(
+_RX_RECORDS = vocabulary({"drugfill": _FILL_RECORD})
+_MIB_RECORDS = vocabulary(
     {
         "hit": _HIT_RECORD,
         "responsedata": _RESPONSE_DATA,
@@ -118,20 +101,20 @@ def _text(elem: etree._Element) -> str | None:
     return text.strip() or None
 
 
-def _gather(elem: etree._Element, names: Names, found: dict[str, str]) -> None:
+def _gather(elem: etree._Element, names: Memo[str], found: dict[str, str]) -> None:
     """Add ``elem``'s fields to ``found``: attributes first, then child elements.
 
     A key already in ``found`` is kept (first wins). Callers seed ``found`` with ``""`` (unknown
     names) and the group keys, so that one dict lookup skips unknown, repeated and group elements
     alike and only that rare branch pays for the group check.
     """
-    memo = names.memo
+    known = names.get  # bound once: a bound dict.get is the fastest lookup; a miss falls to names[]
     # lxml-stubs type attribute names and values ``str | bytes``; a parsed document's are ``str``.
     attributes: list[tuple[str, str]] = elem.items()  # type: ignore[assignment]
     for raw, value in attributes:
-        key = memo.get(raw)
+        key = known(raw)
         if key is None:
-            key = names.key(raw)
+            key = names[raw]
         if key not in found:
             value = value.strip()
             if value:
@@ -140,9 +123,9 @@ def _gather(elem: etree._Element, names: Names, found: dict[str, str]) -> None:
         return
     for child in elem:
         tag = child.tag
-        key = memo.get(tag)
+        key = known(tag)
         if key is None:
-            key = names.key(tag)
+            key = names[tag]
         if key in found:
             group = _GROUPS.get(key)
             if group is not None:
@@ -162,12 +145,12 @@ def read_rx(root: etree._Element) -> RxReport:
 
 
 def _collect_fills(elements: Iterable[etree._Element], fills: list[RxFill]) -> None:
-    memo = _RX_RECORDS.memo
+    known = _RX_RECORDS.get
     for elem in elements:
         tag = elem.tag
-        kind = memo.get(tag)
+        kind = known(tag)
         if kind is None:
-            kind = _RX_RECORDS.key(tag)
+            kind = _RX_RECORDS[tag]
         if kind == _FILL_RECORD:
             fill = _read_fill(elem)
             if fill is not None:
@@ -192,11 +175,11 @@ def _read_fill(elem: etree._Element) -> RxFill | None:
         generic_name=generic,
         brand_name=get("brand_name"),
         ndc=get("ndc"),
-        fill_date=None if fill_date is None else read_date(fill_date),
-        days_supply=None if days_supply is None else read_count(days_supply),
-        quantity=None if quantity is None else read_amount(quantity),
-        refills=None if refills is None else read_count(refills),
-        strength_mg=None if strength is None else read_strength(strength),
+        fill_date=None if fill_date is None else DATES[fill_date],
+        days_supply=None if days_supply is None else COUNTS[days_supply],
+        quantity=None if quantity is None else AMOUNTS[quantity],
+        refills=None if refills is None else COUNTS[refills],
+        strength_mg=None if strength is None else STRENGTHS[strength],
         prescriber_id=get("prescriber_id"),
         prescriber_specialty=get("prescriber_specialty"),
         pharmacy_id=get("pharmacy_id"),
@@ -219,7 +202,7 @@ def read_mib(root: etree._Element) -> MibReport:
 
 def _collect_hits(elements: Iterable[etree._Element], scan: _MibScan) -> None:
     for elem in elements:
-        kind = _MIB_RECORDS.key(elem.tag)
+        kind = _MIB_RECORDS[elem.tag]
         if kind == _HIT_RECORD:
             hit = _read_hit(elem)
             if hit is not None:
@@ -228,7 +211,7 @@ def _collect_hits(elements: Iterable[etree._Element], scan: _MibScan) -> None:
         if kind == _IAI:
             if scan.iai is None:
                 text = _text(elem)
-                scan.iai = None if text is None else read_count(text)
+                scan.iai = None if text is None else COUNTS[text]
             continue
         if kind == _RESPONSE_DATA:
             code = _text(elem)
@@ -236,8 +219,8 @@ def _collect_hits(elements: Iterable[etree._Element], scan: _MibScan) -> None:
                 scan.hits.append(MibHit(code=code))
         elif scan.iai is None:
             for raw, value in elem.items():
-                if _MIB_RECORDS.key(raw) == _IAI:
-                    scan.iai = read_count(str(value).strip())
+                if _MIB_RECORDS[str(raw)] == _IAI:
+                    scan.iai = COUNTS[str(value).strip()]
                     break
         if len(elem):
             _collect_hits(elem, scan)
@@ -254,5 +237,5 @@ def _read_hit(elem: etree._Element) -> MibHit | None:
         code=code,
         category=found.get("category"),
         source=found.get("source"),
-        date=None if date is None else read_date(date),
+        date=None if date is None else DATES[date],
     )

@@ -8,14 +8,15 @@ guard against them. Text longer than ``MAX_SCALAR_CHARS`` is never a number or a
 megabyte of digits from costing anything.
 
 Written for speed (STYLE.md 12): the common spellings (``2024-03-01``, ``30``, ``500 MG``) take the
-first branch tried.
+first branch tried, and the reading code goes through the memoised readers at the bottom.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
+
+from riskscore.adapters.lxml.memo import Memo
 
 MAX_SCALAR_CHARS = 32
 MAX_COUNT = 999_999
@@ -82,16 +83,17 @@ def read_strength(text: str) -> float | None:
     """The leading number of a strength as written, whatever its unit: ``500 MG`` -> 500,
     ``5-325 MG`` -> 5, ``25 MCG/HR`` -> 25 (the feature code's MME factors expect the number as
     written). No leading digit means unreadable."""
-    # A number longer than MAX_SCALAR_CHARS is refused anyway, so one more character decides every
-    # case; the cut also bounds the memo's keys.
-    return _leading_number(text[: MAX_SCALAR_CHARS + 1])
-
-
-@functools.lru_cache(maxsize=1024)
-def _leading_number(text: str) -> float | None:
-    # Memoised: strengths repeat ("500 MG") and the regular expression is the costly part.
     match = _LEADING_NUMBER.match(text)
     if match is None or match.end() > MAX_SCALAR_CHARS:
         return None
     value = float(match.group())
     return value if value <= MAX_AMOUNT else None
+
+
+# Memoised readers for the hot path. A text longer than MAX_SCALAR_CHARS + 1 characters reads the
+# same as any other too-long text, so only shorter ones are kept.
+_KEPT = MAX_SCALAR_CHARS + 1
+DATES = Memo(read_date, max_chars=_KEPT)
+COUNTS = Memo(read_count, max_chars=_KEPT)
+AMOUNTS = Memo(read_amount, max_chars=_KEPT)
+STRENGTHS = Memo(read_strength, max_chars=_KEPT)

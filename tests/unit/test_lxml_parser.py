@@ -618,6 +618,14 @@ def test_external_dtd_urls_are_never_fetched(parser: LxmlEvidenceParser, dtd_ser
         error = refusal(parser, payload, EMPTY)
         assert isinstance(error, ForbiddenConstruct)
         assert "FROM-NETWORK" not in str(error)
+    # References that are plain data to a parser that does not validate or include.
+    inert = (
+        f'<IntelRXResponse xmlns:xi="http://www.w3.org/2001/XInclude" xmlns:xsi='
+        f'"http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:x {dtd_server}/x.xsd">'
+        f'<DrugFill><DrugGenericName><xi:include href="{dtd_server}/inc.xml" parse="text"/>'
+        "</DrugGenericName></DrugFill></IntelRXResponse>"
+    )
+    assert rx(parser, inert) == RxReport()
     # Control: the server does answer, so an empty log means the parser never asked.
     with urllib.request.urlopen(f"{dtd_server}/probe") as probe:
         assert probe.read() == b'<!ENTITY ext "FROM-NETWORK">'

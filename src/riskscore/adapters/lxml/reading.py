@@ -1,8 +1,8 @@
 """Reading a parsed (and already vetted) lxml tree into ``MibReport`` / ``RxReport``.
 
 Tolerance rules (docs/evidence-format.md): names match case-insensitively and ignoring namespaces; a
-field may be a child element or an attribute; records (``DrugFill``, ``Hit``, ``ResponseData``) are
-found at any depth; unknown elements and attributes are ignored. Choices made here:
+field may be a child element or an attribute; records (``DrugFill``, ``Hit``) and ``ResponseData``
+codes are found at any depth; unknown elements and attributes are ignored. Choices made here:
 
 - A field given more than once: an attribute wins over a child element, and the first non-empty
   child element over later ones.

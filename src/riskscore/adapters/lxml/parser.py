@@ -172,7 +172,7 @@ def _utf8(text: str, document: Document) -> bytes:
     """``text`` as UTF-8 without a byte-order mark or XML declaration (whose encoding may lie now)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    if text.startswith("<?xml") and text[5:6] in _WHITESPACE and text[5:6]:
+    if text.startswith("<?xml") and len(text) > 5 and text[5] in _WHITESPACE:
         end = text.find("?>")
         if end != -1:
             text = text[end + 2 :]

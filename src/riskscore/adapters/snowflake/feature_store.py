@@ -9,34 +9,20 @@ pages of ``page_rows`` rows, each its own query, so a dropped session costs one 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from functools import partial
 from typing import Any
 
 from riskscore.adapters.snowflake.codec import (
     CorruptValue,
     NaiveDatetime,
     decode_values,
-    encode_batch,
     from_utc_naive,
     timestamp_text,
     to_date,
     values_json,
 )
-from riskscore.adapters.snowflake.connection import (
-    SnowflakeClient,
-    SnowflakeConnectionFactory,
-    SqlCursor,
-    execute,
-    fetch_all,
-    fetch_one,
-)
-from riskscore.adapters.snowflake.sql import (
-    ONLINE_FEATURES,
-    first_of_each_id,
-    keyset_page,
-    merge_json_rows,
-    qualified,
-)
+from riskscore.adapters.snowflake.connection import SnowflakeConnectionFactory, SqlCursor
+from riskscore.adapters.snowflake.sql import ONLINE_FEATURES, first_of_each_id
+from riskscore.adapters.snowflake.table import SnowflakeTable
 from riskscore.domain.features.schema import FeatureVector
 from riskscore.domain.scoring import FeatureRecord
 from riskscore.ports.feature_store import FeatureStore, FeatureStoreError, FeatureStoreUnavailable
@@ -49,7 +35,6 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("FEATURE_SCHEMA_VERSION", "{}::VARCHAR"),
     ("FEATURES", "{}"),
 )
-_SELECT_COLUMNS = ", ".join(name for name, _ in _COLUMNS)
 
 
 class SnowflakeFeatureStore(FeatureStore):
@@ -61,72 +46,60 @@ class SnowflakeFeatureStore(FeatureStore):
         batch_rows: int = 200,
         page_rows: int = 500,
     ) -> None:
-        if batch_rows < 1 or page_rows < 1:
-            raise ValueError("batch_rows and page_rows must be positive")
-        self._table = qualified(database, ONLINE_FEATURES)
-        self._select = f"SELECT {_SELECT_COLUMNS} FROM {self._table}"  # noqa: S608
-        self._merge = merge_json_rows(self._table, "PREDICTION_ID", _COLUMNS)
-        self._batch_rows = batch_rows
-        self._page_rows = page_rows
-        self._client = SnowflakeClient(
-            connections, unavailable=FeatureStoreUnavailable, failed=FeatureStoreError
+        self._table = SnowflakeTable(
+            connections,
+            database=database,
+            table=ONLINE_FEATURES,
+            columns=_COLUMNS,
+            time_column="FEATURE_TS",
+            unavailable=FeatureStoreUnavailable,
+            failed=FeatureStoreError,
+            batch_rows=batch_rows,
+            page_rows=page_rows,
         )
 
     @property
     def table(self) -> str:
-        return self._table
+        return self._table.name
 
     def write_many(self, records: Sequence[FeatureRecord]) -> None:
         try:
             rows = [_encode(r) for r in first_of_each_id(records)]
         except (NaiveDatetime, TypeError, ValueError) as exc:
             raise FeatureStoreError(f"unstorable feature record: {exc}") from exc
-        for start in range(0, len(rows), self._batch_rows):
-            batch = encode_batch(rows[start : start + self._batch_rows])
-            self._client.run(partial(execute, query=self._merge, params=(batch,)))
+        self._table.merge(rows)
 
     def get(self, prediction_id: str) -> FeatureRecord | None:
-        row = self._client.run(
-            lambda cur: fetch_one(cur, self._select + " WHERE PREDICTION_ID = %s", (prediction_id,))
-        )
+        row = self._table.one("WHERE PREDICTION_ID = %s", (prediction_id,))
         return None if row is None else _decode(row)
 
     def latest(self, policy_number: str) -> FeatureRecord | None:
-        query = (
-            self._select + " WHERE POLICY_NUMBER = %s"
-            " ORDER BY FEATURE_TS DESC, PREDICTION_ID DESC LIMIT 1"
+        row = self._table.one(
+            "WHERE POLICY_NUMBER = %s ORDER BY FEATURE_TS DESC, PREDICTION_ID DESC LIMIT 1",
+            (policy_number,),
         )
-        row = self._client.run(lambda cur: fetch_one(cur, query, (policy_number,)))
         return None if row is None else _decode(row)
 
     def iter_records(self, schema_version: str | None = None) -> Iterator[FeatureRecord]:
-        filters = [] if schema_version is None else ["FEATURE_SCHEMA_VERSION = %s"]
-        values: tuple[Any, ...] = () if schema_version is None else (schema_version,)
-        return self._pages(filters, values)
-
-    def _pages(self, filters: list[str], values: tuple[Any, ...]) -> Iterator[FeatureRecord]:
-        first = keyset_page(self._select, filters, ("FEATURE_TS", "PREDICTION_ID"), after=False)
-        following = keyset_page(self._select, filters, ("FEATURE_TS", "PREDICTION_ID"), after=True)
-        rows = self._client.run(lambda cur: fetch_all(cur, first, (*values, self._page_rows)))
-        while rows:
-            for row in rows:
-                yield _decode(row)
-            if len(rows) < self._page_rows:
-                return
-            last_ts, last_id = rows[-1][2], rows[-1][0]
-            params = (*values, last_ts, last_ts, last_id, self._page_rows)
-            rows = self._client.run(partial(fetch_all, query=following, params=params))
+        if schema_version is None:
+            rows = self._table.stream([], ())
+        else:
+            rows = self._table.stream(["FEATURE_SCHEMA_VERSION = %s"], (schema_version,))
+        return (_decode(row) for row in rows)
 
     def purge_policy(self, policy_number: str) -> int:
+        table = self._table.name
+
         def delete(cur: SqlCursor) -> int:
-            cur.execute(f"DELETE FROM {self._table} WHERE POLICY_NUMBER = %s", (policy_number,))  # noqa: S608
+            cur.execute(f"DELETE FROM {table} WHERE POLICY_NUMBER = %s", (policy_number,))  # noqa: S608
             row = cur.fetchone()
             return int(row[0]) if row else 0
 
-        return self._client.run(delete)
+        deleted: int = self._table.run(delete)
+        return deleted
 
     def close(self) -> None:
-        self._client.close()
+        self._table.close()
 
 
 def _encode(r: FeatureRecord) -> dict[str, Any]:

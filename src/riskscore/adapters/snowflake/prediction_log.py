@@ -20,7 +20,6 @@ from riskscore.adapters.snowflake.codec import (
     CorruptValue,
     NaiveDatetime,
     decode_reason_codes,
-    encode_batch,
     encode_reason_codes,
     from_utc_naive,
     timestamp_text,
@@ -28,20 +27,12 @@ from riskscore.adapters.snowflake.codec import (
     to_utc_naive,
 )
 from riskscore.adapters.snowflake.connection import (
-    SnowflakeClient,
     SnowflakeConnectionFactory,
     SqlCursor,
-    execute,
     fetch_all,
-    fetch_one,
 )
-from riskscore.adapters.snowflake.sql import (
-    MODEL_PREDICTIONS,
-    first_of_each_id,
-    keyset_page,
-    merge_json_rows,
-    qualified,
-)
+from riskscore.adapters.snowflake.sql import MODEL_PREDICTIONS, first_of_each_id
+from riskscore.adapters.snowflake.table import SnowflakeTable
 from riskscore.domain.scoring import PredictionRecord, ReasonCode
 from riskscore.ports.prediction_log import (
     PredictionLog,
@@ -67,7 +58,6 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("SOURCE", "{}::VARCHAR"),
     ("BATCH_RUN_ID", "{}::VARCHAR"),
 )
-_SELECT_COLUMNS = ", ".join(name for name, _ in _COLUMNS)
 _NEWEST_FIRST = " ORDER BY SCORE_DATE DESC, PREDICTION_ID DESC"
 
 
@@ -80,38 +70,35 @@ class SnowflakePredictionLog(PredictionLog):
         batch_rows: int = 200,
         page_rows: int = 500,
     ) -> None:
-        if batch_rows < 1 or page_rows < 1:
-            raise ValueError("batch_rows and page_rows must be positive")
-        self._table = qualified(database, MODEL_PREDICTIONS)
-        self._select = f"SELECT {_SELECT_COLUMNS} FROM {self._table}"  # noqa: S608
-        self._merge = merge_json_rows(self._table, "PREDICTION_ID", _COLUMNS)
-        self._batch_rows = batch_rows
-        self._page_rows = page_rows
-        self._client = SnowflakeClient(
-            connections, unavailable=PredictionLogUnavailable, failed=PredictionLogError
+        self._table = SnowflakeTable(
+            connections,
+            database=database,
+            table=MODEL_PREDICTIONS,
+            columns=_COLUMNS,
+            time_column="SCORE_DATE",
+            unavailable=PredictionLogUnavailable,
+            failed=PredictionLogError,
+            batch_rows=batch_rows,
+            page_rows=page_rows,
         )
 
     @property
     def table(self) -> str:
-        return self._table
+        return self._table.name
 
     def append_many(self, records: Sequence[PredictionRecord]) -> None:
         try:
             rows = [_encode(r) for r in first_of_each_id(records)]
         except (NaiveDatetime, TypeError, ValueError) as exc:
             raise PredictionLogError(f"unstorable prediction record: {exc}") from exc
-        for start in range(0, len(rows), self._batch_rows):
-            batch = encode_batch(rows[start : start + self._batch_rows])
-            self._client.run(partial(execute, query=self._merge, params=(batch,)))
+        self._table.merge(rows)
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
-        query = self._select + " WHERE PREDICTION_ID = %s"
-        row = self._client.run(lambda cur: fetch_one(cur, query, (prediction_id,)))
+        row = self._table.one("WHERE PREDICTION_ID = %s", (prediction_id,))
         return None if row is None else _decode(row)
 
     def by_policy(self, policy_number: str) -> list[PredictionRecord]:
-        query = self._select + " WHERE POLICY_NUMBER = %s" + _NEWEST_FIRST
-        rows = self._client.run(lambda cur: fetch_all(cur, query, (policy_number,)))
+        rows = self._table.all("WHERE POLICY_NUMBER = %s" + _NEWEST_FIRST, (policy_number,))
         return [_decode(row) for row in rows]
 
     def recent(self, limit: int = 100) -> list[PredictionRecord]:
@@ -119,33 +106,18 @@ class SnowflakePredictionLog(PredictionLog):
             raise ValueError("limit must be >= 0")
         if limit == 0:
             return []
-        query = self._select + _NEWEST_FIRST + " LIMIT %s"
-        rows = self._client.run(lambda cur: fetch_all(cur, query, (limit,)))
-        return [_decode(row) for row in rows]
+        return [_decode(row) for row in self._table.all(_NEWEST_FIRST + " LIMIT %s", (limit,))]
 
     def iter_batch_run(self, batch_run_id: str) -> Iterator[PredictionRecord]:
-        order = ("SCORE_DATE", "PREDICTION_ID")
-        first = keyset_page(self._select, ["BATCH_RUN_ID = %s"], order, after=False)
-        following = keyset_page(self._select, ["BATCH_RUN_ID = %s"], order, after=True)
-        return self._pages(batch_run_id, first, following)
-
-    def _pages(self, batch_run_id: str, first: str, following: str) -> Iterator[PredictionRecord]:
-        rows = self._client.run(lambda cur: fetch_all(cur, first, (batch_run_id, self._page_rows)))
-        while rows:
-            for row in rows:
-                yield _decode(row)
-            if len(rows) < self._page_rows:
-                return
-            last_ts, last_id = rows[-1][9], rows[-1][0]
-            params = (batch_run_id, last_ts, last_ts, last_id, self._page_rows)
-            rows = self._client.run(partial(fetch_all, query=following, params=params))
+        return (_decode(row) for row in self._table.stream(["BATCH_RUN_ID = %s"], (batch_run_id,)))
 
     def purge_evidence(self, policy_number: str) -> int:
+        table = self._table.name
+
         def purge(cur: SqlCursor) -> int:
             rows = fetch_all(
                 cur,
-                f"SELECT PREDICTION_ID, REASON_CODES FROM {self._table}"  # noqa: S608
-                " WHERE POLICY_NUMBER = %s",
+                f"SELECT PREDICTION_ID, REASON_CODES FROM {table} WHERE POLICY_NUMBER = %s",  # noqa: S608
                 (policy_number,),
             )
             changed = 0
@@ -155,14 +127,15 @@ class SnowflakePredictionLog(PredictionLog):
                     continue
                 stripped = tuple(msgspec.structs.replace(code, value=None) for code in codes)
                 cur.execute(
-                    f"UPDATE {self._table} SET REASON_CODES = PARSE_JSON(%s),"  # noqa: S608
+                    f"UPDATE {table} SET REASON_CODES = PARSE_JSON(%s),"  # noqa: S608
                     " EVIDENCE_PURGED_AT = SYSDATE() WHERE PREDICTION_ID = %s",
                     (encode_reason_codes(stripped), prediction_id),
                 )
                 changed += 1
             return changed
 
-        return self._client.run(purge)
+        purged: int = self._table.run(purge)
+        return purged
 
     def summarize(self, start: dt.datetime, end: dt.datetime) -> PredictionSummary:
         try:
@@ -170,10 +143,10 @@ class SnowflakePredictionLog(PredictionLog):
         except NaiveDatetime as exc:
             raise PredictionLogError(str(exc)) from exc
         query = (
-            f"SELECT RISK_CLASS, MODEL_VERSION, PREDICTION, TOTAL_MS FROM {self._table}"  # noqa: S608
+            f"SELECT RISK_CLASS, MODEL_VERSION, PREDICTION, TOTAL_MS FROM {self._table.name}"  # noqa: S608
             " WHERE SCORE_DATE >= %s::TIMESTAMP_NTZ AND SCORE_DATE < %s::TIMESTAMP_NTZ"
         )
-        rows = self._client.run(lambda cur: fetch_all(cur, query, window))
+        rows: list[Sequence[Any]] = self._table.run(partial(fetch_all, query=query, params=window))
         if not rows:
             return PredictionSummary.empty()
         return PredictionSummary.from_columns(
@@ -184,7 +157,7 @@ class SnowflakePredictionLog(PredictionLog):
         )
 
     def close(self) -> None:
-        self._client.close()
+        self._table.close()
 
 
 def _encode(r: PredictionRecord) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from riskscore.domain.scoring import (
     FeatureRecord,
     ModelPrediction,
     PredictionRecord,
+    RiskClass,
     RiskClassThresholds,
     RiskScore,
 )
@@ -88,6 +89,7 @@ class InvalidScoreRequest(Exception):
 
     type = "invalid-policy-number"
     title = "Invalid policy number"
+    document: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -160,14 +162,7 @@ class ScorePolicy:
         for index, request in enumerate(requests):
             try:
                 vector, as_of = self._features(request)
-            except InvalidScoreRequest as exc:
-                answers[index] = ScoreFailure(
-                    policy_number=request.policy_number,
-                    type=exc.type,
-                    title=exc.title,
-                    detail=exc.message,
-                )
-            except EvidenceError as exc:
+            except (InvalidScoreRequest, EvidenceError) as exc:
                 answers[index] = ScoreFailure(
                     policy_number=request.policy_number,
                     type=exc.type,
@@ -196,12 +191,12 @@ class ScorePolicy:
         return [answer for answer in answers if answer is not None]
 
     def _features(self, request: ScoreRequest) -> tuple[FeatureVector, dt.date]:
-        problem = policy_number_problem(request.policy_number)
-        if problem is not None:
-            raise InvalidScoreRequest(problem)
-        evidence = self._parser.parse(request.policy_number, request.mib_xml, request.rx_xml)
-        as_of = request.as_of if request.as_of is not None else self._clock.now().date()
-        return self._extract(evidence, as_of), as_of
+        return request_features(
+            request, parser=self._parser, extract=self._extract, today=self._today
+        )
+
+    def _today(self) -> dt.date:
+        return self._clock.now().date()
 
     def _build(
         self,
@@ -220,18 +215,14 @@ class ScorePolicy:
             model=prediction.model,
         )
         prediction_id = self._new_id(now)
-        record = PredictionRecord(
+        record = prediction_record(
             prediction_id=prediction_id,
             policy_number=request.policy_number,
-            risk_score=score.probability,
-            risk_class=score.risk_class,
-            model_name=score.model.name,
-            model_version=score.model.version,
-            feature_schema_version=vector.schema_version,
-            feature_hash=vector.content_hash(),
-            reason_codes=score.reason_codes,
-            scored_at=now,
+            vector=vector,
             as_of=as_of,
+            prediction=prediction,
+            risk_class=score.risk_class,
+            scored_at=now,
             inference_ms=inference_ms,
             total_ms=(self._clock.monotonic() - started) * 1000.0,
             source=request.source,
@@ -247,6 +238,59 @@ class ScorePolicy:
             ScoreResult(score=score, prediction=record),
             AuditEntry(prediction=record, features=features),
         )
+
+
+def request_features(
+    request: ScoreRequest,
+    *,
+    parser: EvidenceParser,
+    extract: FeatureExtractor,
+    today: Callable[[], dt.date],
+) -> tuple[FeatureVector, dt.date]:
+    """Rules 1-3 for one request: its feature vector and the as-of date it was computed for.
+
+    Shared with batch rescoring (``rescore.py``) so both paths compute features one way only.
+    """
+    problem = policy_number_problem(request.policy_number)
+    if problem is not None:
+        raise InvalidScoreRequest(problem)
+    evidence = parser.parse(request.policy_number, request.mib_xml, request.rx_xml)
+    as_of = request.as_of if request.as_of is not None else today()
+    return extract(evidence, as_of), as_of
+
+
+def prediction_record(
+    *,
+    prediction_id: str,
+    policy_number: str,
+    vector: FeatureVector,
+    as_of: dt.date,
+    prediction: ModelPrediction,
+    risk_class: RiskClass,
+    scored_at: dt.datetime,
+    inference_ms: float,
+    total_ms: float,
+    source: str,
+    batch_run_id: str | None = None,
+) -> PredictionRecord:
+    """Rule 6: the lineage record of one scored vector (shared with batch rescoring)."""
+    return PredictionRecord(
+        prediction_id=prediction_id,
+        policy_number=policy_number,
+        risk_score=prediction.probability,
+        risk_class=risk_class,
+        model_name=prediction.model.name,
+        model_version=prediction.model.version,
+        feature_schema_version=vector.schema_version,
+        feature_hash=vector.content_hash(),
+        reason_codes=prediction.reason_codes,
+        scored_at=scored_at,
+        as_of=as_of,
+        inference_ms=inference_ms,
+        total_ms=total_ms,
+        source=source,
+        batch_run_id=batch_run_id,
+    )
 
 
 def _check_count(predictions: Sequence[ModelPrediction], expected: int) -> None:

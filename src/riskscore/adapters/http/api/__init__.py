@@ -1,0 +1,1 @@
+"""The scoring API (Litestar): ``create_app(container)``."""

@@ -121,7 +121,8 @@ def _connections(directory: Path) -> SnowflakeConnectionFactory:
     database = database_for(directory)
     if directory not in _proxies:
         migrate_fakesnow(fakesnow_connections(port, database=database), database=database)
-        _proxies[directory] = TcpProxy(port)
+        _proxies[directory] = proxy = TcpProxy(port)
+        atexit.register(proxy.close)
     return fakesnow_connections(_proxies[directory].port, database=database, timeout_s=TIMEOUT_S)
 
 

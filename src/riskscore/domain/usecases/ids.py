@@ -8,6 +8,7 @@ clock) so a test clock gives predictable prefixes; randomness comes from the OS.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import uuid
 
@@ -17,8 +18,17 @@ _RAND_B_MASK = (1 << 62) - 1
 
 def new_prediction_id(now: dt.datetime) -> str:
     """A UUIDv7 string whose timestamp is ``now`` (timezone-aware) in Unix milliseconds."""
+    return _uuid7(now, int.from_bytes(secrets.token_bytes(10), "big"))
+
+
+def derived_prediction_id(now: dt.datetime, key: bytes) -> str:
+    """A UUIDv7 string for ``now`` whose random bits are a SHA-256 of ``key``: the same ``now`` and
+    ``key`` always give the same id (batch rescoring derives ids from its run and input index)."""
+    return _uuid7(now, int.from_bytes(hashlib.sha256(key).digest()[:10], "big"))
+
+
+def _uuid7(now: dt.datetime, rand: int) -> str:
     millis = int(now.timestamp() * 1000) & _MS_MASK
-    rand = int.from_bytes(secrets.token_bytes(10), "big")
     rand_a = (rand >> 68) & 0xFFF
     rand_b = rand & _RAND_B_MASK
     value = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b

@@ -1,0 +1,223 @@
+"""A batch run into a file: ordered output, resume sidecar, prediction logging, compare report.
+
+The CLI is a thin shell over ``run_to_file``; the resume protocol is in ``state.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from riskscore.adapters.batch.compare import CompareReport, compare_report, read_compare_rows
+from riskscore.adapters.batch.parquet import jsonl_to_parquet, require_pyarrow
+from riskscore.adapters.batch.rows import ChunkOutput, OutputJob, RowKind, decode_records
+from riskscore.adapters.batch.runner import ChunkRunner, RunSpec, chunks
+from riskscore.adapters.batch.sources import RescoreSource
+from riskscore.adapters.batch.state import (
+    OutputAppender,
+    OutputFormat,
+    ResumeError,
+    RunIdentity,
+    RunState,
+    check_identity,
+    read_state,
+    remove_state,
+    spool_path,
+    write_state,
+)
+from riskscore.domain.usecases.rescore import RescoreInput
+from riskscore.ports.model_registry import ScoringModel
+from riskscore.ports.prediction_log import PredictionLog
+from riskscore.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    rows: int
+    failures: int
+    total: int | None
+    elapsed_s: float
+    resumed_from: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileRun:
+    """What a completed run did."""
+
+    out: Path
+    rows: int
+    failures: int
+    resumed_from: int
+    batch_run_id: str
+    elapsed_s: float
+    report: CompareReport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRunRequest:
+    source: RescoreSource
+    out: Path
+    settings: Settings
+    models: tuple[ScoringModel, ...]
+    output_format: OutputFormat = "jsonl"
+    as_of: dt.date | None = None
+    explain: int = 3
+    batch_run_id: str | None = None
+    workers: int = 1
+    batch_size: int = 1000
+    resume: bool = False
+    prediction_log: PredictionLog | None = None
+    durable: bool = True
+    report_path: Path | None = None
+
+    @property
+    def kind(self) -> RowKind:
+        return "compare" if len(self.models) == 2 else "result"
+
+
+def run_to_file(
+    request: FileRunRequest,
+    *,
+    new_run_id: Callable[[dt.datetime], str],
+    progress: Callable[[Progress], None] | None = None,
+) -> FileRun:
+    if request.output_format == "parquet":
+        require_pyarrow()
+    if len(request.models) not in (1, 2):
+        raise ValueError("a run scores with one model, or compares two")
+    identity = RunIdentity(
+        input=request.source.description,
+        kind=request.kind,
+        model_name=request.models[0].ref.name,
+        model_versions=tuple(model.ref.version for model in request.models),
+        as_of=request.as_of,
+        explain=request.explain,
+        output_format=request.output_format,
+        log_predictions=request.prediction_log is not None,
+    )
+    spool = spool_path(request.out, request.output_format)
+    if request.resume:
+        state = read_state(request.out)
+        check_identity(state, identity)
+        if request.batch_run_id is not None and request.batch_run_id != state.batch_run_id:
+            raise ResumeError(
+                f"the interrupted run is {state.batch_run_id}, not {request.batch_run_id}"
+            )
+        resume_at: int | None = state.bytes_done
+    else:
+        now = dt.datetime.now(dt.UTC)
+        state = RunState(
+            identity=identity,
+            batch_run_id=request.batch_run_id or new_run_id(now),
+            run_started_at=now,
+        )
+        resume_at = None
+    resumed_from = state.rows_done
+    rows = _skip(iter(request.source), state)
+    appender = OutputAppender(spool, resume_at=resume_at, durable=request.durable)
+    if not request.resume:
+        write_state(request.out, state, durable=request.durable)
+    spec = RunSpec(
+        settings=request.settings,
+        models=request.models,
+        batch_run_id=state.batch_run_id,
+        run_started_at=state.run_started_at,
+        explain=request.explain,
+        as_of=request.as_of,
+    )
+    runner = ChunkRunner(
+        spec,
+        OutputJob(kind=request.kind, log=request.prediction_log is not None),
+        workers=request.workers,
+    )
+    started = time.perf_counter()
+    total = request.source.total
+    try:
+        for start, size, output in runner.run(
+            chunks(rows, request.batch_size, start=state.rows_done)
+        ):
+            state = _commit(request, appender, state, start + size, output)
+            if progress is not None:
+                progress(
+                    Progress(
+                        rows=state.rows_done,
+                        failures=state.failures,
+                        total=total,
+                        elapsed_s=time.perf_counter() - started,
+                        resumed_from=resumed_from,
+                    )
+                )
+    finally:
+        appender.close()
+    report = _finish(request, spool, state)
+    remove_state(request.out)
+    return FileRun(
+        out=request.out,
+        rows=state.rows_done,
+        failures=state.failures,
+        resumed_from=resumed_from,
+        batch_run_id=state.batch_run_id,
+        elapsed_s=time.perf_counter() - started,
+        report=report,
+    )
+
+
+def _skip(rows: Iterator[RescoreInput], state: RunState) -> Iterator[RescoreInput]:
+    """Drop the rows an interrupted run already wrote, checking the input still lines up."""
+    if state.rows_done == 0:
+        return rows
+    done = list(itertools.islice(rows, state.rows_done - 1, state.rows_done))
+    if not done:
+        raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
+    if done[0].policy_number != state.last_policy_number:
+        raise ResumeError(
+            f"the input changed since the interrupted run: row {state.rows_done - 1} is no longer "
+            "the policy it was"
+        )
+    return rows
+
+
+def _commit(
+    request: FileRunRequest,
+    appender: OutputAppender,
+    state: RunState,
+    rows_done: int,
+    output: ChunkOutput,
+) -> RunState:
+    offset = appender.append(output.lines)
+    if request.prediction_log is not None and output.records is not None:
+        request.prediction_log.append_many(decode_records(output.records))
+    state = msgspec.structs.replace(
+        state,
+        rows_done=rows_done,
+        bytes_done=offset,
+        failures=state.failures + output.failures,
+        last_policy_number=output.last_policy_number,
+    )
+    write_state(request.out, state, durable=request.durable)
+    return state
+
+
+def _finish(request: FileRunRequest, spool: Path, state: RunState) -> CompareReport | None:
+    report = None
+    if request.kind == "compare":
+        versions = state.identity.model_versions
+        report = compare_report(
+            read_compare_rows(spool), from_version=versions[0], to_version=versions[1]
+        )
+        report_path = request.report_path or default_report_path(request.out)
+        report_path.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+    if request.output_format == "parquet":
+        jsonl_to_parquet(spool, request.out, request.kind)
+        spool.unlink()
+    return report
+
+
+def default_report_path(out: Path) -> Path:
+    return out.with_name(out.name + ".compare.json")

@@ -1,0 +1,212 @@
+"""Output rows of a batch run (the file format users read) and the per-chunk jobs that make them.
+
+The edge owns its schema (STYLE.md 5): domain outcomes are mapped explicitly onto flat rows.
+
+- ``ResultRow``: one per input row, in input order, ``index`` = position in the input (0-based). A
+  scored row has the score, class, lineage and reason codes and ``error = null``; a refused row has
+  only ``index``, ``policy_number`` (as given, possibly empty) and ``error {type, title, detail,
+  document}``. Details never quote evidence.
+- ``CompareRow``: ``--compare V1 V2`` writes one per input row: both scores and classes and
+  ``shift = to_score - from_score``; a row refused by either model has ``error`` instead.
+
+Jobs run in workers (``runner.Job``) and return bytes: encoding there spreads the cost over the
+processes instead of serializing it in the parent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+
+from riskscore.adapters.batch.runner import Worker
+from riskscore.domain.scoring import PredictionRecord, ReasonCode
+from riskscore.domain.usecases.rescore import (
+    RescoreFailure,
+    RescoreInput,
+    RescoreOutcome,
+    RescoreResult,
+)
+
+
+class RowError(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    title: str
+    detail: str
+    document: str | None = None
+
+
+class ResultRow(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    policy_number: str
+    risk_score: float | None = None
+    risk_class: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    feature_schema_version: str | None = None
+    feature_hash: str | None = None
+    as_of: dt.date | None = None
+    prediction_id: str | None = None
+    scored_at: dt.datetime | None = None
+    batch_run_id: str | None = None
+    source_prediction_id: str | None = None
+    reason_codes: tuple[ReasonCode, ...] = ()
+    error: RowError | None = None
+
+
+class CompareRow(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    policy_number: str
+    from_version: str
+    to_version: str
+    from_score: float | None = None
+    to_score: float | None = None
+    shift: float | None = None
+    from_class: str | None = None
+    to_class: str | None = None
+    error: RowError | None = None
+
+
+RowKind = Literal["result", "compare"]
+
+
+def _error(failure: RescoreFailure) -> RowError:
+    return RowError(
+        type=failure.type, title=failure.title, detail=failure.detail, document=failure.document
+    )
+
+
+def result_row(outcome: RescoreOutcome) -> ResultRow:
+    if isinstance(outcome, RescoreFailure):
+        return ResultRow(
+            index=outcome.index,
+            policy_number=outcome.policy_number,
+            source_prediction_id=outcome.source_prediction_id,
+            error=_error(outcome),
+        )
+    p = outcome.prediction
+    return ResultRow(
+        index=outcome.index,
+        policy_number=p.policy_number,
+        risk_score=p.risk_score,
+        risk_class=p.risk_class,
+        model_name=p.model_name,
+        model_version=p.model_version,
+        feature_schema_version=p.feature_schema_version,
+        feature_hash=p.feature_hash,
+        as_of=p.as_of,
+        prediction_id=p.prediction_id,
+        scored_at=p.scored_at,
+        batch_run_id=p.batch_run_id,
+        source_prediction_id=outcome.source_prediction_id,
+        reason_codes=p.reason_codes,
+    )
+
+
+def compare_row(
+    before: RescoreOutcome, after: RescoreOutcome, from_version: str, to_version: str
+) -> CompareRow:
+    if isinstance(before, RescoreFailure) or isinstance(after, RescoreFailure):
+        failure = before if isinstance(before, RescoreFailure) else after
+        assert isinstance(failure, RescoreFailure)
+        return CompareRow(
+            index=failure.index,
+            policy_number=failure.policy_number,
+            from_version=from_version,
+            to_version=to_version,
+            error=_error(failure),
+        )
+    return CompareRow(
+        index=before.index,
+        policy_number=before.policy_number,
+        from_version=from_version,
+        to_version=to_version,
+        from_score=before.risk_score,
+        to_score=after.risk_score,
+        shift=after.risk_score - before.risk_score,
+        from_class=before.risk_class,
+        to_class=after.risk_class,
+    )
+
+
+_outcomes_encoder = msgspec.msgpack.Encoder()
+_outcomes_decoder = msgspec.msgpack.Decoder(list[RescoreResult | RescoreFailure])
+_records_decoder = msgspec.msgpack.Decoder(list[PredictionRecord])
+_lines_encoder = msgspec.json.Encoder()
+
+
+def decode_outcomes(data: bytes | list[RescoreOutcome]) -> list[RescoreOutcome]:
+    if isinstance(data, bytes):
+        return _outcomes_decoder.decode(data)
+    return data
+
+
+def decode_records(data: bytes) -> list[PredictionRecord]:
+    return _records_decoder.decode(data)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomesJob:
+    """The library's job: the outcomes themselves, msgpack-encoded when they cross processes."""
+
+    packed: bool = True
+
+    def __call__(
+        self, worker: Worker, start: int, rows: list[RescoreInput]
+    ) -> bytes | list[RescoreOutcome]:
+        outcomes = worker.policies.rescore(start, rows)
+        return _outcomes_encoder.encode(outcomes) if self.packed else outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkOutput:
+    """One chunk's output lines (JSON Lines bytes), its counts, and records to log (msgpack)."""
+
+    lines: bytes
+    rows: int
+    failures: int
+    last_policy_number: str
+    records: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputJob:
+    """The CLI's job: output lines (``ResultRow`` or, with two models, ``CompareRow``)."""
+
+    kind: RowKind = "result"
+    log: bool = False
+
+    def __call__(self, worker: Worker, start: int, rows: list[RescoreInput]) -> ChunkOutput:
+        policies = worker.policies
+        prepared = policies.prepare(start, rows)
+        scored = [policies.score(prepared, model) for model in worker.models]
+        records: list[PredictionRecord] = []
+        if self.log:
+            records = [o.prediction for per in scored for o in per if isinstance(o, RescoreResult)]
+        if self.kind == "compare":
+            versions = [model.ref.version for model in worker.models]
+            lines = _lines_encoder.encode_lines(
+                [compare_row(a, b, versions[0], versions[1]) for a, b in zip(*scored, strict=True)]
+            )
+            failures = sum(
+                1
+                for a, b in zip(*scored, strict=True)
+                if isinstance(a, RescoreFailure) or isinstance(b, RescoreFailure)
+            )
+        else:
+            lines = _lines_encoder.encode_lines([result_row(o) for o in scored[0]])
+            failures = _count_failures(scored[0])
+        return ChunkOutput(
+            lines=lines,
+            rows=len(rows),
+            failures=failures,
+            last_policy_number=rows[-1].policy_number,
+            records=_outcomes_encoder.encode(records) if self.log else None,
+        )
+
+
+def _count_failures(outcomes: Sequence[RescoreOutcome]) -> int:
+    return sum(1 for o in outcomes if isinstance(o, RescoreFailure))

@@ -1,0 +1,427 @@
+"""Where re-scored applications come from: small classes sharing one protocol, streamed in order.
+
+Every source yields ``RescoreInput`` items (``ScoreRequest`` for evidence, ``StoredVector`` for stored
+features, ``UnreadableRow`` for a row it could not read) one at a time, so a run holds at most a few
+chunks in memory whatever the input size. A row that cannot be read is reported in its place and the
+run goes on; a source that cannot be opened at all raises ``SourceError``.
+
+| source | input |
+|---|---|
+| ``DatasetSource(dir)`` | a ``riskscore generate`` directory: ``labels.csv`` in file order, ``mib/`` and ``rx/`` |
+| ``JsonlSource(path)`` | JSON Lines of ``{policy_number, mib_xml, rx_xml, as_of?}`` (other members ignored) |
+| ``FeatureStoreSource(store)`` | every stored vector, any schema version (a foreign one fails per row) |
+| ``SnowflakeQuerySource(connections, sql, params)`` | a bound query returning ``POLICY_NUMBER, MIB_XML, RX_XML[, AS_OF]`` |
+| ``ApplicationsSource(items)`` | an iterable of inputs or of mappings shaped like a JSON line |
+
+``description`` names the input (never its content) so an interrupted run can check it resumes on the
+same input; ``total`` is the number of rows when known cheaply (for the progress display).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+from riskscore.domain.usecases.rescore import RescoreInput, StoredVector, UnreadableRow
+from riskscore.domain.usecases.score_policy import ScoreRequest
+from riskscore.ports.feature_store import FeatureStore, FeatureStoreError
+
+SOURCE_TAG = "rescore"
+"""``ScoreRequest.source`` of re-scored applications (the use case records ``rescore`` anyway)."""
+
+INVALID_ROW = ("invalid-input-row", "Input row could not be read")
+MISSING_EVIDENCE = ("missing-evidence", "Evidence document missing")
+
+Kind = Literal["evidence", "features"]
+
+
+class SourceError(Exception):
+    """The source cannot be read at all (missing directory, failed query): the run cannot start."""
+
+
+@runtime_checkable
+class RescoreSource(Protocol):
+    @property
+    def description(self) -> str:
+        """What the input is (a path, a query, a store), never its content."""
+        ...
+
+    @property
+    def kind(self) -> Kind:
+        """``evidence`` (XML to parse) or ``features`` (stored vectors)."""
+        ...
+
+    @property
+    def total(self) -> int | None:
+        """Number of rows when known without reading them, else None."""
+        ...
+
+    def __iter__(self) -> Iterator[RescoreInput]: ...
+
+
+class _Application(msgspec.Struct, frozen=True, kw_only=True):
+    """One JSON line (or mapping): unknown members such as ``label`` are ignored."""
+
+    policy_number: str
+    mib_xml: str
+    rx_xml: str
+    as_of: dt.date | None = None
+
+    def request(self) -> ScoreRequest:
+        return ScoreRequest(
+            policy_number=self.policy_number,
+            mib_xml=self.mib_xml,
+            rx_xml=self.rx_xml,
+            as_of=self.as_of,
+            source=SOURCE_TAG,
+        )
+
+
+_line_decoder = msgspec.json.Decoder(_Application)
+_any_decoder = msgspec.json.Decoder()
+
+
+def _unreadable(policy_number: str, kind: tuple[str, str], detail: str) -> UnreadableRow:
+    return UnreadableRow(policy_number=policy_number, type=kind[0], title=kind[1], detail=detail)
+
+
+class DatasetSource:
+    """A ``riskscore generate`` directory, in the order of ``labels.csv`` (generation order)."""
+
+    kind: Kind = "evidence"
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._labels = self.directory / "labels.csv"
+        if not self._labels.is_file():
+            raise SourceError(
+                f"{self.directory} is not a riskscore generate directory (no labels.csv)"
+            )
+
+    @property
+    def description(self) -> str:
+        return f"dataset:{self.directory.resolve()}"
+
+    @property
+    def total(self) -> int | None:
+        try:
+            manifest = msgspec.json.decode((self.directory / "manifest.json").read_bytes())
+            return int(manifest["n"])
+        except (OSError, msgspec.DecodeError, KeyError, TypeError, ValueError):
+            return None
+
+    def __iter__(self) -> Iterator[RescoreInput]:
+        mib_dir, rx_dir = self.directory / "mib", self.directory / "rx"
+        try:
+            labels = self._labels.open("rb")
+        except OSError as exc:
+            raise SourceError(f"cannot read {self._labels}: {exc.strerror}") from exc
+        with labels:
+            labels.readline()  # header: policy_number,as_of,label
+            for number, raw in enumerate(labels, start=2):
+                line = raw.strip()
+                if not line:
+                    continue
+                yield self._row(number, line, mib_dir, rx_dir)
+
+    def _row(self, number: int, line: bytes, mib_dir: Path, rx_dir: Path) -> RescoreInput:
+        parts = line.split(b",")
+        policy = parts[0].decode("utf-8", "replace")
+        if len(parts) != 3 or "/" in policy or "\\" in policy or policy in ("", ".", ".."):
+            return _unreadable(policy, INVALID_ROW, f"labels.csv line {number} is not a row")
+        try:
+            as_of = dt.date.fromisoformat(parts[1].decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return _unreadable(
+                policy, INVALID_ROW, f"labels.csv line {number}: as_of is not a date"
+            )
+        try:
+            mib = (mib_dir / f"{policy}.xml").read_bytes()
+        except OSError:
+            return _unreadable(policy, MISSING_EVIDENCE, "mib_xml: no readable mib/<policy>.xml")
+        try:
+            rx = (rx_dir / f"{policy}.xml").read_bytes()
+        except OSError:
+            return _unreadable(policy, MISSING_EVIDENCE, "rx_xml: no readable rx/<policy>.xml")
+        return ScoreRequest(
+            policy_number=policy, mib_xml=mib, rx_xml=rx, as_of=as_of, source=SOURCE_TAG
+        )
+
+
+def _application_row(data: object, where: str) -> RescoreInput:
+    """A mapping shaped like a JSON line -> a request, or the reason it is not one."""
+    try:
+        return msgspec.convert(data, _Application).request()
+    except msgspec.ValidationError as exc:
+        return _unreadable(_policy_of(data), INVALID_ROW, f"{where}: {exc}")
+
+
+def _policy_of(data: object) -> str:
+    if isinstance(data, Mapping):
+        policy = data.get("policy_number")
+        if isinstance(policy, str):
+            return policy
+    return ""
+
+
+class JsonlSource:
+    """JSON Lines, one application per line; a line that is not one is reported with its number."""
+
+    kind: Kind = "evidence"
+    total: int | None = None
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: no such file")
+
+    @property
+    def description(self) -> str:
+        return f"jsonl:{self.path.resolve()}"
+
+    def __iter__(self) -> Iterator[RescoreInput]:
+        try:
+            handle = self.path.open("rb")
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
+        with handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield _line_decoder.decode(line).request()
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    # msgspec's messages name the member and the type, never the value.
+                    yield _unreadable(self._policy(line), INVALID_ROW, f"line {number}: {exc}")
+
+    @staticmethod
+    def _policy(line: bytes) -> str:
+        try:
+            return _policy_of(_any_decoder.decode(line))
+        except msgspec.DecodeError:
+            return ""
+
+
+class FeatureStoreSource:
+    """Every stored vector, oldest first; vectors of another schema version fail per row."""
+
+    kind: Kind = "features"
+    total: int | None = None
+
+    def __init__(self, store: FeatureStore, *, name: str = "feature-store") -> None:
+        self.store = store
+        self._name = name
+
+    @property
+    def description(self) -> str:
+        return self._name
+
+    def __iter__(self) -> Iterator[RescoreInput]:
+        try:
+            for record in self.store.iter_records():
+                yield StoredVector(
+                    policy_number=record.policy_number,
+                    vector=record.vector,
+                    as_of=record.as_of,
+                    prediction_id=record.prediction_id,
+                )
+        except FeatureStoreError as exc:
+            raise SourceError(f"feature store: {exc}") from exc
+
+
+class _Cursor(Protocol):
+    @property
+    def description(self) -> Sequence[Sequence[Any]] | None: ...
+
+    def execute(self, command: str, params: Any = None) -> Any: ...
+
+    def fetchmany(self, size: int) -> list[Sequence[Any]]: ...
+
+    def close(self) -> Any: ...
+
+
+class _Connection(Protocol):
+    def cursor(self) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
+class ConnectionFactory(Protocol):
+    """``riskscore.adapters.snowflake.connection.SnowflakeConnectionFactory`` or any DB-API opener."""
+
+    def connect(self) -> Any: ...
+
+
+REQUIRED_COLUMNS = ("POLICY_NUMBER", "MIB_XML", "RX_XML")
+
+
+class SnowflakeQuerySource:
+    """A bound query through the Snowflake connection factory, fetched ``fetch_size`` rows at a time.
+
+    The query must return ``POLICY_NUMBER``, ``MIB_XML``, ``RX_XML`` and optionally ``AS_OF`` (a DATE
+    or an ISO date string); other columns are ignored. Parameters are bound by the connector (never
+    formatted into the text). ``--resume`` re-runs the query and skips the rows already done, so the
+    query needs a deterministic ``ORDER BY``.
+    """
+
+    kind: Kind = "evidence"
+    total: int | None = None
+
+    def __init__(
+        self,
+        connections: ConnectionFactory,
+        query: str,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
+        *,
+        fetch_size: int = 1000,
+    ) -> None:
+        if not query.strip():
+            raise SourceError("the query is empty")
+        self.connections = connections
+        self.query = query
+        self.params = params
+        self.fetch_size = fetch_size
+
+    @property
+    def description(self) -> str:
+        return f"query:{' '.join(self.query.split())}"
+
+    def __iter__(self) -> Iterator[RescoreInput]:
+        try:
+            connection: _Connection = self.connections.connect()
+        except Exception as exc:
+            raise SourceError(f"cannot connect to Snowflake: {_first_line(exc)}") from exc
+        try:
+            cursor: _Cursor = connection.cursor()
+            try:
+                cursor.execute(self.query, self.params)
+                positions = self._positions(cursor)
+                while True:
+                    rows = cursor.fetchmany(self.fetch_size)
+                    if not rows:
+                        return
+                    for row in rows:
+                        yield self._row(row, positions)
+            except SourceError:
+                raise
+            except Exception as exc:
+                raise SourceError(f"the query failed: {_first_line(exc)}") from exc
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _positions(cursor: _Cursor) -> tuple[int, int, int, int | None]:
+        names = [str(column[0]).upper() for column in cursor.description or ()]
+        missing = [name for name in REQUIRED_COLUMNS if name not in names]
+        if missing:
+            raise SourceError(f"the query must return {', '.join(missing)} (it returns {names})")
+        as_of = names.index("AS_OF") if "AS_OF" in names else None
+        policy, mib, rx = (names.index(name) for name in REQUIRED_COLUMNS)
+        return policy, mib, rx, as_of
+
+    @staticmethod
+    def _row(row: Sequence[Any], positions: tuple[int, int, int, int | None]) -> RescoreInput:
+        policy_at, mib_at, rx_at, as_of_at = positions
+        policy = "" if row[policy_at] is None else str(row[policy_at])
+        mib, rx = row[mib_at], row[rx_at]
+        for name, value in (("MIB_XML", mib), ("RX_XML", rx)):
+            if not isinstance(value, str | bytes):
+                return _unreadable(policy, MISSING_EVIDENCE, f"{name} is NULL or not text")
+        as_of: dt.date | None = None
+        if as_of_at is not None and row[as_of_at] is not None:
+            value = row[as_of_at]
+            if isinstance(value, dt.datetime):
+                as_of = value.date()
+            elif isinstance(value, dt.date):
+                as_of = value
+            else:
+                try:
+                    as_of = dt.date.fromisoformat(str(value))
+                except ValueError:
+                    return _unreadable(policy, INVALID_ROW, "AS_OF is not a date")
+        return ScoreRequest(
+            policy_number=policy, mib_xml=mib, rx_xml=rx, as_of=as_of, source=SOURCE_TAG
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
+
+class ApplicationsSource:
+    """Inputs already in memory or produced by a generator: ``RescoreInput`` items or mappings."""
+
+    total: int | None = None
+
+    def __init__(
+        self,
+        items: Iterable[RescoreInput | Mapping[str, Any]],
+        *,
+        description: str = "applications",
+        kind: Kind = "evidence",
+    ) -> None:
+        self._items = items
+        self._description = description
+        self.kind = kind
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    def __iter__(self) -> Iterator[RescoreInput]:
+        for number, item in enumerate(self._items, start=1):
+            if isinstance(item, ScoreRequest | StoredVector | UnreadableRow):
+                yield item
+            else:
+                yield _application_row(item, f"item {number}")
+
+
+def looks_like_query(text: str) -> bool:
+    head = text.lstrip().split(None, 1)
+    return bool(head) and head[0].upper() in ("SELECT", "WITH")
+
+
+def open_source(
+    source: object,
+    *,
+    feature_store: FeatureStore | None = None,
+    connections: ConnectionFactory | None = None,
+) -> RescoreSource:
+    """Turn what a caller passed into a source.
+
+    A source passes through; a ``FeatureStore`` is read by ``FeatureStoreSource``; a path to a
+    directory is a ``riskscore generate`` dataset and a path to a file is JSON Lines; a string that
+    starts with ``SELECT``/``WITH`` and is not an existing path is a Snowflake query (``connections``
+    needed); any other iterable is ``ApplicationsSource``. The string ``"feature-store"`` means
+    ``feature_store``.
+    """
+    if isinstance(source, RescoreSource):
+        return source
+    if isinstance(source, FeatureStore):
+        return FeatureStoreSource(source)
+    if isinstance(source, str | Path):
+        text = str(source)
+        path = Path(text)
+        if path.is_dir():
+            return DatasetSource(path)
+        if path.is_file():
+            return JsonlSource(path)
+        if text == "feature-store":
+            if feature_store is None:
+                raise SourceError("no feature store to read")
+            return FeatureStoreSource(feature_store)
+        if looks_like_query(text):
+            if connections is None:
+                raise SourceError("a SQL query needs a Snowflake connection factory")
+            return SnowflakeQuerySource(connections, text)
+        raise SourceError(f"{text}: no such file or directory")
+    if isinstance(source, Iterable):
+        return ApplicationsSource(source)
+    raise SourceError(f"cannot rescore from a {type(source).__name__}")

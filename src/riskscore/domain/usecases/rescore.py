@@ -1,0 +1,352 @@
+"""Re-scoring many applications with one model version: the real-time path, a chunk at a time.
+
+Business rules of ``RescorePolicies`` (they repeat ``ScorePolicy``'s where both apply, through the same
+functions, so a batch score and a real-time score of the same evidence are the same number):
+
+1. One model version per run: the caller loads it (a named version or the registry default) and
+   hands over the ``ScoringModel``; every result names that model and version.
+2. An application given as XML goes through ``ScorePolicy`` rules 1-3 (``request_features``): the
+   policy-number rule, the one hardened ``EvidenceParser``, ``extract_features(evidence, as_of)``.
+   There is no second feature implementation, hence no training/serving skew.
+3. As-of date: the run's ``as_of`` when given (re-score everything "as of" a date), else the
+   application's own, else the clock's current UTC date.
+4. A stored feature vector is scored as stored, without re-parsing. It is refused, for that row only,
+   when its schema version is not the model's (``feature-schema-mismatch``), or when the run's
+   ``as_of`` is not the date it was computed as of (``as-of-mismatch``): a stored vector cannot move
+   in time, only the evidence can be re-read.
+5. One vectorized model call per chunk: ``ScoringModel.predict`` on the matrix of the chunk's usable
+   rows with ``explain`` reason codes each (the real-time default, 3, keeps scores bit-identical to
+   the real-time ones: the predictor sums a row the same way whatever the batch). A row the model
+   refuses (``InvalidFeatureMatrix``, e.g. a stored vector of the wrong length) is refused alone.
+6. A refused row becomes a ``RescoreFailure`` in its place with the specific error type and a detail
+   that never quotes evidence; the rest of the chunk is scored. Outcomes keep the input order and
+   carry their input index.
+7. Risk classes come from the same ``RiskClassThresholds`` as real time.
+8. Every result carries the lineage ``ScorePolicy`` records (rule 6 there): a new time-ordered
+   prediction id, model name and version, feature schema version, feature hash, as-of date, scoring
+   time and timings, with ``source="rescore"`` and the run's ``batch_run_id``, plus the id of the
+   stored prediction it re-scores, when there is one. Rescoring records nothing by itself: whether
+   results go to the prediction log is the caller's decision.
+9. A run's prediction ids are derived from its ``batch_run_id``, its start time, the model version
+   and the input index (UUIDv7 layout, time = run start): scoring a chunk again after an
+   interruption gives the same ids, so the prediction log (idempotent by id) holds each row once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+import numpy as np
+
+from riskscore.domain.features.schema import FeatureVector
+from riskscore.domain.scoring import (
+    ModelPrediction,
+    PredictionRecord,
+    RiskClass,
+    RiskClassThresholds,
+)
+from riskscore.domain.usecases.ids import derived_prediction_id
+from riskscore.domain.usecases.score_policy import (
+    FeatureExtractor,
+    InvalidScoreRequest,
+    ScoreFailure,
+    ScoreRequest,
+    prediction_record,
+    request_features,
+)
+from riskscore.ports.clock import Clock
+from riskscore.ports.evidence_parser import EvidenceError, EvidenceParser
+from riskscore.ports.model_registry import InvalidFeatureMatrix, ScoringModel
+
+SOURCE = "rescore"
+"""``PredictionRecord.source`` of every re-scored prediction."""
+
+DEFAULT_EXPLAIN = 3
+"""Reason codes per result; the real-time default (``RISKSCORE_REASON_CODES``), see rule 5."""
+
+
+class StoredVector(msgspec.Struct, frozen=True, kw_only=True):
+    """A feature vector kept by the feature store, to be scored again without its evidence."""
+
+    policy_number: str
+    vector: FeatureVector
+    as_of: dt.date
+    prediction_id: str | None = None
+    """The prediction the vector was first scored for (lineage of the re-score)."""
+
+
+class UnreadableRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A source row that could not be read at all (bad JSON line, missing file): reported in place."""
+
+    policy_number: str
+    type: str
+    title: str
+    detail: str
+    document: str | None = None
+
+
+RescoreInput = ScoreRequest | StoredVector | UnreadableRow
+"""What a source yields, one per application, in order."""
+
+
+class RescoreResult(msgspec.Struct, frozen=True, kw_only=True, tag_field="outcome", tag="result"):
+    """A re-scored application: its input position, the lineage record and what it re-scores."""
+
+    index: int
+    prediction: PredictionRecord
+    source_prediction_id: str | None = None
+
+    @property
+    def policy_number(self) -> str:
+        return self.prediction.policy_number
+
+    @property
+    def risk_score(self) -> float:
+        return self.prediction.risk_score
+
+    @property
+    def risk_class(self) -> RiskClass:
+        return self.prediction.risk_class
+
+    @property
+    def model_version(self) -> str:
+        return self.prediction.model_version
+
+
+class RescoreFailure(ScoreFailure, frozen=True, kw_only=True, tag_field="outcome", tag="failure"):
+    """A row that could not be re-scored, in its input position (``ScoreFailure`` fields + index)."""
+
+    index: int
+    source_prediction_id: str | None = None
+
+
+RescoreOutcome = RescoreResult | RescoreFailure
+
+
+class FeatureSchemaMismatch(Exception):
+    type = "feature-schema-mismatch"
+    title = "Feature vector of another schema version"
+
+
+class AsOfMismatch(Exception):
+    type = "as-of-mismatch"
+    title = "Stored feature vector computed as of another date"
+
+
+class InvalidFeatureVector(Exception):
+    type = "invalid-feature-vector"
+    title = "The model refused the feature vector"
+
+
+@dataclass(frozen=True, slots=True)
+class _Usable:
+    offset: int
+    policy_number: str
+    vector: FeatureVector
+    as_of: dt.date
+    source_prediction_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedChunk:
+    """A chunk after parsing and feature extraction: what every model of a run scores."""
+
+    start: int
+    size: int
+    usable: tuple[_Usable, ...]
+    failures: dict[int, RescoreFailure]
+    started: float
+
+
+class RescorePolicies:
+    """Parse (or take stored vectors), extract, score a chunk in one model call, classify, explain."""
+
+    def __init__(
+        self,
+        *,
+        parser: EvidenceParser,
+        extract: FeatureExtractor,
+        model: ScoringModel,
+        clock: Clock,
+        thresholds: RiskClassThresholds | None = None,
+        explain: int = DEFAULT_EXPLAIN,
+        batch_run_id: str,
+        run_started_at: dt.datetime,
+        as_of: dt.date | None = None,
+    ) -> None:
+        if explain < 0:
+            raise ValueError("explain must be >= 0")
+        self._parser = parser
+        self._extract = extract
+        self._model = model
+        self._clock = clock
+        self._thresholds = thresholds if thresholds is not None else RiskClassThresholds()
+        self._explain = explain
+        self._as_of = as_of
+        self._batch_run_id = batch_run_id
+        self._run_started_at = run_started_at
+
+    @property
+    def model(self) -> ScoringModel:
+        return self._model
+
+    def rescore(self, start: int, rows: Sequence[RescoreInput]) -> list[RescoreOutcome]:
+        """Outcomes of ``rows`` (input indexes ``start ..``), same order, one model call."""
+        return self.score(self.prepare(start, rows))
+
+    def prepare(self, start: int, rows: Sequence[RescoreInput]) -> PreparedChunk:
+        """Rules 2-4 up to the model: the usable feature vectors and the rows refused so far."""
+        started = self._clock.monotonic()
+        usable: list[_Usable] = []
+        failures: dict[int, RescoreFailure] = {}
+        for offset, row in enumerate(rows):
+            if isinstance(row, ScoreRequest):
+                request = (
+                    row if self._as_of is None else msgspec.structs.replace(row, as_of=self._as_of)
+                )
+                try:
+                    vector, as_of = request_features(
+                        request, parser=self._parser, extract=self._extract, today=self._today
+                    )
+                except (InvalidScoreRequest, EvidenceError) as exc:
+                    failures[offset] = _failure(start + offset, row.policy_number, exc, None)
+                    continue
+                usable.append(_Usable(offset, row.policy_number, vector, as_of, None))
+            elif isinstance(row, StoredVector):
+                if self._as_of is not None and row.as_of != self._as_of:
+                    moved = AsOfMismatch(
+                        f"the vector was computed as of {row.as_of}, not {self._as_of}; "
+                        "re-score its evidence to move it in time"
+                    )
+                    failures[offset] = _failure(start + offset, row.policy_number, moved, row)
+                    continue
+                usable.append(
+                    _Usable(offset, row.policy_number, row.vector, row.as_of, row.prediction_id)
+                )
+            else:
+                failures[offset] = RescoreFailure(
+                    index=start + offset,
+                    policy_number=row.policy_number,
+                    type=row.type,
+                    title=row.title,
+                    detail=row.detail,
+                    document=row.document,
+                )
+        return PreparedChunk(
+            start=start, size=len(rows), usable=tuple(usable), failures=failures, started=started
+        )
+
+    def score(
+        self, chunk: PreparedChunk, model: ScoringModel | None = None
+    ) -> list[RescoreOutcome]:
+        """Rules 4-8 for one model (the run's unless another is given, as a comparison does)."""
+        model = self._model if model is None else model
+        outcomes: list[RescoreOutcome | None] = [None] * chunk.size
+        for offset, failure in chunk.failures.items():
+            outcomes[offset] = failure
+        schema_version = model.feature_schema_version
+        scorable: list[_Usable] = []
+        for row in chunk.usable:
+            if row.vector.schema_version == schema_version:
+                scorable.append(row)
+            else:
+                exc = FeatureSchemaMismatch(
+                    f"the vector has feature schema {row.vector.schema_version}; model "
+                    f"{model.ref.version} takes {schema_version}"
+                )
+                outcomes[row.offset] = _failure(
+                    chunk.start + row.offset, row.policy_number, exc, row
+                )
+        if scorable:
+            model_started = self._clock.monotonic()
+            predictions = self._predict(model, scorable)
+            inference_ms = (self._clock.monotonic() - model_started) * 1000.0
+            now = self._clock.now()
+            classify = self._thresholds.classify
+            for row, prediction in zip(scorable, predictions, strict=True):
+                index = chunk.start + row.offset
+                if isinstance(prediction, InvalidFeatureVector):
+                    outcomes[row.offset] = _failure(index, row.policy_number, prediction, row)
+                    continue
+                record = prediction_record(
+                    prediction_id=self.prediction_id(model.ref.version, index),
+                    policy_number=row.policy_number,
+                    vector=row.vector,
+                    as_of=row.as_of,
+                    prediction=prediction,
+                    risk_class=classify(prediction.probability),
+                    scored_at=now,
+                    inference_ms=inference_ms,
+                    total_ms=(self._clock.monotonic() - chunk.started) * 1000.0,
+                    source=SOURCE,
+                    batch_run_id=self._batch_run_id,
+                )
+                outcomes[row.offset] = RescoreResult(
+                    index=index, prediction=record, source_prediction_id=row.source_prediction_id
+                )
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _predict(
+        self, model: ScoringModel, rows: Sequence[_Usable]
+    ) -> list[ModelPrediction | InvalidFeatureVector]:
+        """One call for the chunk; only if the model refuses it, one call per row to find the culprits."""
+        try:
+            matrix = np.array([row.vector.values for row in rows], dtype=np.float64)
+            return list(model.predict(matrix, explain=self._explain))
+        except (InvalidFeatureMatrix, ValueError):
+            pass
+        answers: list[ModelPrediction | InvalidFeatureVector] = []
+        for row in rows:
+            try:
+                single = np.array([row.vector.values], dtype=np.float64)
+                answers.extend(model.predict(single, explain=self._explain))
+            except (InvalidFeatureMatrix, ValueError) as exc:
+                answers.append(InvalidFeatureVector(f"{exc}"))
+        return answers
+
+    def prediction_id(self, model_version: str, index: int) -> str:
+        """Rule 9: the id of input ``index`` scored by ``model_version`` in this run."""
+        key = f"{self._batch_run_id}\x00{model_version}\x00{index}".encode()
+        return derived_prediction_id(self._run_started_at, key)
+
+    def _today(self) -> dt.date:
+        return self._clock.now().date()
+
+
+_Refusal = (
+    InvalidScoreRequest
+    | EvidenceError
+    | FeatureSchemaMismatch
+    | AsOfMismatch
+    | InvalidFeatureVector
+)
+
+
+def _failure(
+    index: int,
+    policy_number: str,
+    exc: _Refusal,
+    row: _Usable | StoredVector | None,
+) -> RescoreFailure:
+    if isinstance(exc, InvalidScoreRequest | EvidenceError):
+        detail, document = exc.message, exc.document
+    else:
+        detail, document = str(exc), None
+    if isinstance(row, _Usable):
+        source_id = row.source_prediction_id
+    elif isinstance(row, StoredVector):
+        source_id = row.prediction_id
+    else:
+        source_id = None
+    return RescoreFailure(
+        index=index,
+        policy_number=policy_number,
+        type=exc.type,
+        title=exc.title,
+        detail=detail,
+        document=document,
+        source_prediction_id=source_id,
+    )

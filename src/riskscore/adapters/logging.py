@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Literal, TextIO
 
 import structlog
 
 
-def configure_logging(fmt: Literal["json", "console"] = "json", level: str = "INFO") -> None:
+def configure_logging(
+    fmt: Literal["json", "console"] = "json", level: str = "INFO", *, stream: TextIO | None = None
+) -> None:
     """JSON lines to stdout in production, a console renderer in development."""
     level_no = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.types.Processor = (
@@ -30,6 +32,6 @@ def configure_logging(fmt: Literal["json", "console"] = "json", level: str = "IN
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout if stream is None else stream),
         cache_logger_on_first_use=False,
     )

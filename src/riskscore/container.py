@@ -20,8 +20,10 @@ initialised, so a test with a fake model client needs no registry.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dependency_injector import containers, providers
 
@@ -40,6 +42,8 @@ from riskscore.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from riskscore.adapters.treemodel.serving import ServingModel
+
+T = TypeVar("T")
 
 DRAIN_TIMEOUT_S = 10.0
 """How long shutdown waits for the audit trail to deliver; what is left is replayed at next start."""
@@ -85,13 +89,20 @@ def _snowflake_prediction_log(settings: Settings) -> PredictionLog:
     return snowflake_prediction_log(settings)
 
 
+def _journal_dir(settings: Settings) -> Path:
+    return settings.journal_dir
+
+
 def _audit_trail(
-    settings: Settings, feature_store: FeatureStore, prediction_log: PredictionLog
+    settings: Settings,
+    journal_dir: Path,
+    feature_store: FeatureStore,
+    prediction_log: PredictionLog,
 ) -> Iterator[AuditTrail]:
     from riskscore.adapters.localfs.audit_trail import JournaledAuditTrail
 
     trail = JournaledAuditTrail(
-        settings.journal_dir,
+        journal_dir,
         feature_store,
         prediction_log,
         batch_size=settings.audit_batch_size,
@@ -173,7 +184,10 @@ class Container(containers.DeclarativeContainer):
         local=providers.Singleton(_sqlite_prediction_log, settings),
         snowflake=providers.Singleton(_snowflake_prediction_log, settings),
     )
-    audit_trail = providers.Resource(_audit_trail, settings, feature_store, prediction_log)
+    journal_dir = providers.Callable(_journal_dir, settings)
+    audit_trail = providers.Resource(
+        _audit_trail, settings, journal_dir, feature_store, prediction_log
+    )
 
     model_registry = providers.Singleton(_model_registry, settings)
     serving_model = providers.Singleton(_serving_model, settings, model_registry)
@@ -204,3 +218,27 @@ class Container(containers.DeclarativeContainer):
 def build_container(settings: Settings | None = None) -> Container:
     """The container for ``settings`` (default: read from the ``RISKSCORE_*`` environment now)."""
     return Container(settings=settings if settings is not None else load_settings())
+
+
+async def start(container: Container) -> None:
+    """Initialise every (non-overridden) resource: sync ones at once, async ones awaited."""
+    pending = container.init_resources()
+    if inspect.isawaitable(pending):
+        await pending
+
+
+async def stop(container: Container) -> None:
+    """Shut the resources down (audit trail drained and closed, model client closed)."""
+    pending = container.shutdown_resources()
+    if inspect.isawaitable(pending):
+        await pending
+
+
+async def resolve(provider: Any, expected: type[T]) -> T:
+    """Call a provider, awaiting it when it is async (it depends on an async resource)."""
+    value = provider()
+    if inspect.isawaitable(value):
+        value = await value
+    if not isinstance(value, expected):
+        raise TypeError(f"the container gave {type(value).__name__}, not {expected.__name__}")
+    return value

@@ -346,8 +346,25 @@ def create_app(container: Container) -> Litestar:
     state = ApiState(max_inflight=settings.max_inflight, max_batch_rows=settings.max_batch_rows)
 
     async def startup() -> None:
-        await bridge.startup()
+        try:
+            await bridge.startup()
+        except Exception as exc:
+            # e.g. another process owns the journal, the registry is unreadable: say which, briefly
+            structlog.get_logger("riskscore.api").error(
+                "api.startup_failed", error_type=type(exc).__name__, error=str(exc)
+            )
+            raise
         state.metrics.audit_stats = bridge.audit_trail().stats
+
+    async def shutdown() -> None:
+        await bridge.shutdown()  # the audit trail drains, then closes
+        stats = bridge.audit_trail().stats()
+        structlog.get_logger("riskscore.api").info(
+            "api.stopped",
+            audit_recorded=stats.recorded,
+            audit_delivered=stats.delivered,
+            audit_pending=stats.queue_depth,
+        )
 
     handle_problem = problem_handler(state)
     return Litestar(
@@ -360,12 +377,15 @@ def create_app(container: Container) -> Litestar:
         exception_handlers={Exception: handle_problem},
         middleware=[DefineMiddleware(RequestObserver, metrics=state.metrics)],
         on_startup=[startup],
-        on_shutdown=[bridge.shutdown],
+        on_shutdown=[shutdown],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(
             title="riskscore API",
             version=riskscore.__version__,
             description="Real-time underwriting risk scoring from MIB and Rx-history evidence.",
         ),
+        # structlog is configured by the entrypoint; Litestar's own default would put the root
+        # logger at INFO and print every httpx call of the model client.
+        logging_config=None,
         debug=False,
     )

@@ -10,27 +10,15 @@ app starts, and the bridge hands out the fake.
 
 from __future__ import annotations
 
-import inspect
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
+from riskscore.container import resolve, start, stop
 from riskscore.domain.usecases.score_policy import ScorePolicy
 from riskscore.ports.audit_trail import AuditTrail
 from riskscore.ports.model_client import ModelClient
 
 if TYPE_CHECKING:
     from riskscore.container import Container
-
-T = TypeVar("T")
-
-
-async def resolve(provider: Any, expected: type[T]) -> T:
-    """Call a provider; await it when it is async (it depends on an async resource)."""
-    value = provider()
-    if inspect.isawaitable(value):
-        value = await value
-    if not isinstance(value, expected):
-        raise TypeError(f"the container gave {type(value).__name__}, not {expected.__name__}")
-    return value
 
 
 class ContainerBridge:
@@ -41,17 +29,13 @@ class ContainerBridge:
         self._audit_trail: AuditTrail | None = None
 
     async def startup(self) -> None:
-        pending = self.container.init_resources()
-        if inspect.isawaitable(pending):
-            await pending
+        await start(self.container)
         self._model_client = await resolve(self.container.model_client, ModelClient)
         self._audit_trail = await resolve(self.container.audit_trail, AuditTrail)
         self._score_policy = await resolve(self.container.score_policy, ScorePolicy)
 
     async def shutdown(self) -> None:
-        pending = self.container.shutdown_resources()
-        if inspect.isawaitable(pending):
-            await pending
+        await stop(self.container)
 
     def score_policy(self) -> ScorePolicy:
         if self._score_policy is None:

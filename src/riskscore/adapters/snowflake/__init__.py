@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from riskscore.adapters.snowflake.connection import SnowflakeConnectionFactory
+    from riskscore.adapters.snowflake.model_registry import SnowflakeModelRegistry
     from riskscore.ports.feature_store import FeatureStore
     from riskscore.ports.prediction_log import PredictionLog
     from riskscore.settings import Settings
@@ -52,4 +53,28 @@ def snowflake_prediction_log(
     )
 
 
-__all__ = ["snowflake_connection_factory", "snowflake_feature_store", "snowflake_prediction_log"]
+def snowflake_model_registry(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> SnowflakeModelRegistry:
+    """The Snowflake Model Registry in ``<database>.ML_MODELS``; the Snowpark session opens on first use."""
+    from riskscore.adapters.snowflake.model_registry import (
+        SnowflakeModelRegistry,
+        snowflake_ml_registry_factory,
+    )
+    from riskscore.domain.features.catalogue import SCHEMA
+
+    connections = snowflake_connection_factory(settings, environ)
+    return SnowflakeModelRegistry(
+        snowflake_ml_registry_factory(
+            connections.params.connect_kwargs, database=settings.snowflake_database
+        ),
+        expected_schema_version=SCHEMA.version,
+    )
+
+
+__all__ = [
+    "snowflake_connection_factory",
+    "snowflake_feature_store",
+    "snowflake_model_registry",
+    "snowflake_prediction_log",
+]

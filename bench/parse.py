@@ -33,15 +33,23 @@ _DRUGS = [
 ]
 
 
-def rx_document(fills: int, *, pretty: bool = True, seed: int = 7) -> bytes:
-    """A rich-format Rx report (docs/evidence-format.md) with ``fills`` fills."""
+def rx_document(
+    fills: int,
+    *,
+    pretty: bool = True,
+    seed: int = 7,
+    start: dt.date = dt.date(2020, 1, 1),
+    gap_days: tuple[int, int] = (10, 60),
+) -> bytes:
+    """A rich-format Rx report (docs/evidence-format.md) with ``fills`` fills, the first after
+    ``start`` and each next one ``gap_days`` (a ``randrange`` span) after the previous."""
     rng = random.Random(seed)
     nl, ind = ("\n", "  ") if pretty else ("", "")
     parts = [f'<?xml version="1.0" encoding="UTF-8"?>{nl}<IntelRXResponse>{nl}']
-    day = dt.date(2020, 1, 1)
+    day = start
     for _ in range(fills):
         generic, brand, strength, supply, quantity, specialty = rng.choice(_DRUGS)
-        day += dt.timedelta(days=rng.randrange(10, 60))
+        day += dt.timedelta(days=rng.randrange(*gap_days))
         fields = [
             ("DrugGenericName", generic),
             ("DrugBrandName", brand),

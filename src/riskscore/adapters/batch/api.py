@@ -134,6 +134,7 @@ def rescore(
         models=models,
         batch_run_id=batch_run_id or new_batch_run_id(now),
         run_started_at=now,
+        thresholds=resources.container.thresholds(),
         explain=settings.reason_codes if explain is None else explain,
         as_of=as_of,
     )

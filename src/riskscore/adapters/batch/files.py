@@ -31,6 +31,7 @@ from riskscore.adapters.batch.state import (
     spool_path,
     write_state,
 )
+from riskscore.domain.scoring import RiskClassThresholds
 from riskscore.domain.usecases.rescore import RescoreInput
 from riskscore.ports.model_registry import ScoringModel
 from riskscore.ports.prediction_log import PredictionLog
@@ -65,6 +66,7 @@ class FileRunRequest:
     out: Path
     settings: Settings
     models: tuple[ScoringModel, ...]
+    thresholds: RiskClassThresholds
     output_format: OutputFormat = "jsonl"
     as_of: dt.date | None = None
     explain: int = 3
@@ -128,6 +130,7 @@ def run_to_file(
         models=request.models,
         batch_run_id=state.batch_run_id,
         run_started_at=state.run_started_at,
+        thresholds=request.thresholds,
         explain=request.explain,
         as_of=request.as_of,
     )

@@ -79,11 +79,13 @@ def _error(failure: RescoreFailure) -> RowError:
     )
 
 
-def result_row(outcome: RescoreOutcome) -> ResultRow:
+def result_row(outcome: RescoreOutcome, batch_run_id: str | None = None) -> ResultRow:
+    """The output row of an outcome; a failure row names the run too (``batch_run_id``)."""
     if isinstance(outcome, RescoreFailure):
         return ResultRow(
             index=outcome.index,
             policy_number=outcome.policy_number,
+            batch_run_id=batch_run_id,
             source_prediction_id=outcome.source_prediction_id,
             error=_error(outcome),
         )
@@ -197,7 +199,8 @@ class OutputJob:
                 if isinstance(a, RescoreFailure) or isinstance(b, RescoreFailure)
             )
         else:
-            lines = _lines_encoder.encode_lines([result_row(o) for o in scored[0]])
+            run_id = worker.batch_run_id
+            lines = _lines_encoder.encode_lines([result_row(o, run_id) for o in scored[0]])
             failures = _count_failures(scored[0])
         return ChunkOutput(
             lines=lines,

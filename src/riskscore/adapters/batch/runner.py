@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from riskscore.domain.features.schema import FeatureVector
+from riskscore.domain.scoring import RiskClassThresholds
 from riskscore.domain.usecases.rescore import (
     RescoreInput,
     RescorePolicies,
@@ -53,24 +54,35 @@ class RunSpec:
     models: tuple[ScoringModel, ...]
     batch_run_id: str
     run_started_at: dt.datetime
+    thresholds: RiskClassThresholds
     explain: int = 3
     as_of: dt.date | None = None
 
 
 class Worker:
-    """One process's parser and use case, built once from a ``RunSpec``."""
+    """One process's parser and use case, built once from a ``RunSpec``.
+
+    Built without the composition root on purpose: importing dependency-injector pulls in FastAPI
+    when it is installed, seconds per worker process. The pieces are the container's: the parser
+    with the settings' limits, the thresholds the parent resolved, the system clock.
+    """
 
     def __init__(self, spec: RunSpec) -> None:
-        from riskscore.container import build_container
+        from riskscore.adapters.lxml import LxmlEvidenceParser
+        from riskscore.adapters.system_clock import SystemClock
+        from riskscore.domain.features.extract import extract_features
 
-        container = build_container(spec.settings)
+        settings = spec.settings
         self.models = spec.models
+        self.batch_run_id = spec.batch_run_id
         self.policies = RescorePolicies(
-            parser=container.parser(),
-            extract=container.extract(),
+            parser=LxmlEvidenceParser(
+                max_bytes=settings.max_xml_bytes, max_depth=settings.max_xml_depth
+            ),
+            extract=extract_features,
             model=spec.models[0],
-            clock=container.clock(),
-            thresholds=container.thresholds(),
+            clock=SystemClock(),
+            thresholds=spec.thresholds,
             explain=spec.explain,
             as_of=spec.as_of,
             batch_run_id=spec.batch_run_id,

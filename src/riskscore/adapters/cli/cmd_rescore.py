@@ -194,6 +194,7 @@ def _run(args: argparse.Namespace, settings: Any, output_format: Any) -> int:
             out=args.out,
             settings=settings,
             models=models,
+            thresholds=resources.container.thresholds(),
             output_format=output_format,
             as_of=args.as_of,
             explain=settings.reason_codes,

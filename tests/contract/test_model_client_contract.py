@@ -3,7 +3,8 @@
 Both clients serve through a ``ServingModel`` over the same registry, so they must answer exactly what
 the model answers when called directly: same probabilities (to 1e-12; JSON floats round-trip
 exactly), same raw scores, same reason codes, same model reference, same errors. The last test
-promotes V2 and rolls back while requests flow, and no request may fail.
+promotes V2 and rolls back (through the file-system registry) while requests flow, and no request
+may fail.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -21,13 +23,14 @@ import pytest
 from riskscore.adapters.http.model_server import create_model_server_app
 from riskscore.adapters.http.model_uvicorn import BackgroundServer, bind_socket
 from riskscore.adapters.httpx.model_client import HttpxModelClient
+from riskscore.adapters.localfs.model_registry import LocalFsModelRegistry
 from riskscore.adapters.treemodel.ensemble import RawTree, pack_trees
 from riskscore.adapters.treemodel.inprocess_client import InProcessModelClient
 from riskscore.adapters.treemodel.predictor import TreeEnsembleModel
 from riskscore.adapters.treemodel.serving import ServingModel
 from riskscore.domain.features.catalogue import SCHEMA
 from riskscore.domain.features.schema import FeatureVector
-from riskscore.domain.scoring import ModelPrediction, ModelRef
+from riskscore.domain.scoring import ModelPrediction
 from riskscore.ports.model_client import ModelClient, ModelInputError, ModelUnavailable
 from riskscore.ports.model_registry import ScoringModel
 
@@ -35,7 +38,7 @@ N = len(SCHEMA)
 POLL_S = 0.02
 
 
-def small_model(seed: int, version: str) -> TreeEnsembleModel:
+def small_model(seed: int) -> TreeEnsembleModel:
     """A 20-tree depth-3 ensemble with random splits over the real schema: fast to build, real code."""
     rng = np.random.default_rng(seed)
     internal = np.arange(7)
@@ -58,47 +61,20 @@ def small_model(seed: int, version: str) -> TreeEnsembleModel:
         ensemble,
         feature_names=SCHEMA.names,
         feature_schema_version=SCHEMA.version,
-        ref=ModelRef(name="EVIDENCE_RISK_MODEL", version=version),
     )
-
-
-class Registry:
-    """Stand-in registry: versions in memory, a default that can be promoted."""
-
-    def __init__(self) -> None:
-        self.models: dict[str, ScoringModel] = {}
-        self.default: str | None = None
-
-    def add(self, model: ScoringModel) -> None:
-        self.models[model.ref.version] = model
-        self.default = self.default or model.ref.version
-
-    def default_version(self, name: str = "") -> str | None:
-        return self.default
-
-    def load(self, name: str = "", version: str | None = None) -> ScoringModel:
-        return self.models[version or self.default or ""]
-
-    def promote(self, version: str, name: str = "") -> None:
-        self.default = version
 
 
 @dataclass
 class Deployment:
     """A registry, the ServingModel over it and a model service serving it on 127.0.0.1."""
 
-    registry: Registry
+    registry: LocalFsModelRegistry
     serving: ServingModel
     base_url: str
 
 
-@pytest.fixture(scope="module")
-def models() -> dict[str, TreeEnsembleModel]:
-    return {"V1": small_model(1, "V1"), "V2": small_model(2, "V2")}
-
-
 @contextmanager
-def deploy(registry: Registry) -> Iterator[Deployment]:
+def deploy(registry: LocalFsModelRegistry) -> Iterator[Deployment]:
     with (
         ServingModel(registry, schema=SCHEMA, poll_interval_s=POLL_S) as serving,
         BackgroundServer(create_model_server_app(serving)) as server,
@@ -106,18 +82,36 @@ def deploy(registry: Registry) -> Iterator[Deployment]:
         yield Deployment(registry, serving, server.base_url)
 
 
+def registry_in(directory: Path) -> LocalFsModelRegistry:
+    return LocalFsModelRegistry(directory, expected_schema_version=SCHEMA.version)
+
+
 @pytest.fixture(scope="module")
-def deployment(models: dict[str, TreeEnsembleModel]) -> Iterator[Deployment]:
-    registry = Registry()
-    registry.add(models["V1"])
-    registry.add(models["V2"])
+def registry(tmp_path_factory: pytest.TempPathFactory) -> LocalFsModelRegistry:
+    """V1 (the default) and V2, two different small ensembles, in a file-system registry."""
+    registry = registry_in(tmp_path_factory.mktemp("registry"))
+    for seed in (1, 2):
+        registry.register(
+            small_model(seed), metrics={}, params={}, training_data_fingerprint=f"seed-{seed}"
+        )
+    return registry
+
+
+@pytest.fixture(scope="module")
+def models(registry: LocalFsModelRegistry) -> dict[str, ScoringModel]:
+    """Each version as the registry loads it: the reference every client must match."""
+    return {version: registry.load(version=version) for version in ("V1", "V2")}
+
+
+@pytest.fixture(scope="module")
+def deployment(registry: LocalFsModelRegistry) -> Iterator[Deployment]:
     with deploy(registry) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def empty_deployment() -> Iterator[Deployment]:
-    with deploy(Registry()) as running:
+def empty_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    with deploy(registry_in(tmp_path_factory.mktemp("empty"))) as running:
         yield running
 
 
@@ -190,7 +184,7 @@ def assert_same(got: list[ModelPrediction], want: list[ModelPrediction]) -> None
 
 def test_a_batch_scores_exactly_as_the_model_does(
     make_client: Callable[[], ModelClient],
-    models: dict[str, TreeEnsembleModel],
+    models: dict[str, ScoringModel],
     rows: npt.NDArray[np.float64],
 ) -> None:
     got = call(make_client(), vectors_of(rows))
@@ -202,7 +196,7 @@ def test_a_batch_scores_exactly_as_the_model_does(
 
 def test_one_row(
     make_client: Callable[[], ModelClient],
-    models: dict[str, TreeEnsembleModel],
+    models: dict[str, ScoringModel],
     rows: npt.NDArray[np.float64],
 ) -> None:
     assert_same(call(make_client(), vectors_of(rows[:1])), models["V1"].predict(rows[:1]))
@@ -211,7 +205,7 @@ def test_one_row(
 @pytest.mark.parametrize("explain", [0, 1, 7])
 def test_explain_sets_the_number_of_reason_codes(
     make_client: Callable[[], ModelClient],
-    models: dict[str, TreeEnsembleModel],
+    models: dict[str, ScoringModel],
     rows: npt.NDArray[np.float64],
     explain: int,
 ) -> None:
@@ -280,7 +274,7 @@ def test_the_http_client_sees_no_model_as_unavailable(
 def test_promote_and_rollback_under_load_fail_no_request(
     make_client: Callable[[], ModelClient],
     deployment: Deployment,
-    models: dict[str, TreeEnsembleModel],
+    models: dict[str, ScoringModel],
     rows: npt.NDArray[np.float64],
 ) -> None:
     """Requests flow continuously from 4 concurrent callers while V2 is promoted, then V1 restored."""
@@ -317,7 +311,7 @@ def test_promote_and_rollback_under_load_fail_no_request(
             await asyncio.sleep(0.05)
             await asyncio.to_thread(deployment.registry.promote, "V2")
             await asyncio.wait_for(until("V2"), 10)
-            await asyncio.to_thread(deployment.registry.promote, "V1")
+            assert await asyncio.to_thread(deployment.registry.rollback) == "V1"
             await asyncio.wait_for(until("V1"), 10)
         finally:
             stop.set()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from riskscore.adapters.httpx.model_client import HttpxModelClient
@@ -107,6 +108,14 @@ def test_sends_the_flat_snowflake_form_and_reads_the_extensions() -> None:
     assert predictions[2].reason_codes[0].feature == "a"
     assert predictions[2].reason_codes[0].value == 2.0
     assert {(p.model.name, p.model.version) for p in predictions} == {("EVIDENCE_RISK_MODEL", "V7")}
+
+
+def test_numpy_scalars_in_vectors_are_sent_as_plain_numbers() -> None:
+    service = Service(answer)
+    values = (np.float64(1.5), np.int64(2), np.float32(0.5))
+    vector = FeatureVector(schema_version=SCHEMA_VERSION, values=values)  # type: ignore[arg-type]
+    asyncio.run(client_for(service).predict([vector]))
+    assert json.loads(service.requests[0].content)["data"] == [[0, 1.5, 2, 0.5]]
 
 
 def test_explain_per_call_overrides_the_client_default() -> None:

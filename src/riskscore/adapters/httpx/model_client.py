@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from typing import Annotated
@@ -170,7 +171,7 @@ class HttpxModelClient(ModelClient):
             ),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
-        self._encoder = msgspec.json.Encoder()
+        self._encoder = msgspec.json.Encoder(enc_hook=_plain_number)
         self._answer_decoder = msgspec.json.Decoder(_ProbaAnswer)
         self._error_decoder = msgspec.json.Decoder(_ErrorBody)
 
@@ -308,6 +309,15 @@ class HttpxModelClient(ModelClient):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _plain_number(obj: object) -> object:
+    """numpy scalars (``np.float64`` is a float subclass msgspec will not encode) as plain numbers."""
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

@@ -30,9 +30,16 @@ typecheck: install
 test: install lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# riskscore against its peers in one run on 127.0.0.1 (docs/benchmarks.md); BENCH_ARGS="e2e --quick" for one part.
 bench: install
 	$(BIN)/uv pip install --python $(BIN)/python -q -c constraints.txt -e ".[$(EXTRAS),bench]"
-	$(BIN)/python -m bench
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; } \
+	      || echo "bench: wrk could not be installed; using the asyncio load generator"; \
+	  else echo "bench: wrk missing (not root, or no apt-get); using the asyncio load generator"; fi; }
+	$(BIN)/python -c "from bench.peers.mlflow_peer import ensure_venv; ensure_venv()"
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Refresh the pinned constraints after changing dependencies in pyproject.toml.
 lock: install

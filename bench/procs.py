@@ -55,6 +55,7 @@ class Server:
         health_path: str = "/health",
         start_timeout_s: float = 60.0,
         cwd: Path | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
         self.name = name
         self.argv = pinned(argv, cpus)
@@ -64,6 +65,7 @@ class Server:
         self.health_path = health_path
         self.start_timeout_s = start_timeout_s
         self.cwd = cwd
+        self.stop_signal = stop_signal
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -104,12 +106,13 @@ class Server:
         )
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
-        """SIGTERM the process group, SIGKILL it if it is still there after ``timeout_s``."""
+        """Signal the process group (SIGTERM unless told otherwise), SIGKILL it if it is still there
+        after ``timeout_s``."""
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, self.stop_signal)
         try:
             return proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -335,6 +335,11 @@ def test_service_function_empty_batch(client: TestClient[Any], fakes: Fakes) -> 
         (b'{"data": [[true, "P", "<r/>", "<r/>"]]}', "malformed-envelope"),
         (b'{"data": ["row"]}', "malformed-envelope"),
         (b'{"data": [[]]}', "malformed-envelope"),
+        pytest.param(
+            b'{"data": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
+            "malformed-json",
+            id="nested-too-deeply",
+        ),
     ],
 )
 def test_service_function_malformed_envelope_is_a_400(

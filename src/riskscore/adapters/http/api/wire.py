@@ -13,7 +13,7 @@ in place with ``{"error": {...}}``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -114,13 +114,26 @@ _encoder = msgspec.json.Encoder()
 encode = _encoder.encode
 
 
-def decode_score(body: bytes) -> ScoreRequest:
+T = TypeVar("T")
+
+
+def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """Decode or raise the problem that says why not. msgspec raises ``RecursionError`` on absurdly
+    nested JSON where it must skip or build untyped values: that is bad input too, not a 500."""
     try:
-        wire = _score_decoder.decode(body)
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise invalid_request(exc) from None
     except msgspec.DecodeError as exc:
         raise malformed_json(exc) from None
+    except RecursionError:
+        raise ApiProblem(
+            400, "malformed-json", "Request body is not valid JSON", "JSON is nested too deeply"
+        ) from None
+
+
+def decode_score(body: bytes) -> ScoreRequest:
+    wire = _decode(_score_decoder, body)
     return ScoreRequest(
         policy_number=wire.policy_number,
         mib_xml=wire.mib_xml,
@@ -136,11 +149,11 @@ BatchRow = tuple[int, ScoreRequest | RowError]
 def decode_batch(body: bytes) -> list[BatchRow]:
     """Rows in order: a request to score, or the error that answers the row in place."""
     try:
-        envelope = _batch_decoder.decode(body)
-    except msgspec.ValidationError:
+        envelope = _decode(_batch_decoder, body)
+    except ApiProblem as problem:
+        if problem.slug != "invalid-request":
+            raise
         return _decode_batch_slowly(body)
-    except msgspec.DecodeError as exc:
-        raise malformed_json(exc) from None
     return [
         (index, ScoreRequest(policy_number=p, mib_xml=m, rx_xml=r, source="service-function"))
         for index, p, m, r in envelope.data
@@ -151,10 +164,7 @@ _ARGUMENTS = ("policy_number", "mib_xml", "rx_xml")
 
 
 def _decode_batch_slowly(body: bytes) -> list[BatchRow]:
-    try:
-        envelope = _loose_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise invalid_request(exc) from None
+    envelope = _decode(_loose_decoder, body)
     rows: list[BatchRow] = []
     for position, row in enumerate(envelope.data):
         if not (isinstance(row, list) and row and type(row[0]) is int):

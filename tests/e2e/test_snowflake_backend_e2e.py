@@ -5,6 +5,7 @@ tables SQL users read (``ML_MODELS.MODEL_PREDICTIONS``, ``HYBRID_REALTIME.HT_ONL
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -107,12 +108,14 @@ def _rows(port: int, query: str) -> list[tuple[object, ...]]:
 
 
 def _wait_for_rows(
-    port: int, query: str, expected: int, timeout_s: float = 30.0
+    port: int, query: str, expected: int, timeout_s: float = 120.0
 ) -> list[tuple[object, ...]]:
-    deadline = time.monotonic() + timeout_s
+    """The audit trail delivers after answering: poll until the rows arrive. The first delivery
+    imports the connector and logs in, which takes seconds on a busy machine."""
+    started = time.monotonic()
     while True:
         rows = _rows(port, query)
-        if len(rows) >= expected or time.monotonic() > deadline:
+        if len(rows) >= expected or time.monotonic() - started > timeout_s:
             return rows
         time.sleep(0.3)
 
@@ -123,7 +126,7 @@ def test_api_predictions_and_features_land_in_snowflake_tables(
     data_dir = tmp_path / "data"
     env = _env(fakesnow_port, data_dir)
     assert "applied 4 script(s)" in _cli(env, "migrate", "--backend", "snowflake", "--fakesnow")
-    _cli(env, "train", "--data-dir", str(data_dir))
+    _cli(env, "train", "--n", "2000", "--promote", "--data-dir", str(data_dir))
 
     api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
@@ -158,7 +161,9 @@ def test_api_predictions_and_features_land_in_snowflake_tables(
         )
     finally:
         code = api.stop()
-    assert code == 0, api.output()[-3000:]
+    # uvicorn re-raises SIGTERM after its graceful shutdown; the drain is what matters.
+    assert code in (0, -signal.SIGTERM), api.output()[-3000:]
+    assert '"audit_pending": 0' in api.output(), api.output()[-3000:]
 
     assert [(r[0], r[1]) for r in predictions] == [
         (a["prediction_id"], a["policy_number"]) for a in answers

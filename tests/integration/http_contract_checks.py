@@ -182,7 +182,8 @@ class RiskscoreProcess:
         )
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         with open(self.log_path, "rb") as fh:
             return fh.read().decode(errors="replace")
 

@@ -52,7 +52,17 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 def _train(data_dir: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "riskscore.adapters.cli.main", "train", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "riskscore.adapters.cli.main",
+            "train",
+            "--n",
+            "2000",
+            "--promote",
+            "--data-dir",
+            str(data_dir),
+        ],
         env=_clean_env(RISKSCORE_LOG_FORMAT="console"),
         capture_output=True,
         text=True,

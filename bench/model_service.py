@@ -7,7 +7,9 @@ file-system registry, starts ``riskscore model-server --port 0`` as a separate p
 - raw HTTP round trip (``httpx.Client``, one keep-alive connection, pre-encoded flat body) to
   ``POST /predict-proba``, 1 row and 100 rows per request, p50/p99;
 - ``HttpxModelClient.predict`` (the API's http-mode client: encode, round trip, decode, checks);
-- ``InProcessModelClient.predict`` (the API's default) and ``TreeEnsembleModel.predict`` itself.
+- ``InProcessModelClient.predict`` (the API's default) and ``TreeEnsembleModel.predict`` itself;
+- the model service's Litestar app called directly over ASGI (its own cost: decode, parse, score,
+  encode, framework), so the HTTP figures can be split into service work and transport.
 
 Run: ``.venv/bin/python -m bench.model_service [--requests 2000] [--trees 200] [--depth 3]``.
 Prints a table; writes ``bench/results/model_service.json``.
@@ -29,11 +31,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import numpy.typing as npt
 
+from riskscore.adapters.http.model_server import create_model_server_app
 from riskscore.adapters.httpx.model_client import HttpxModelClient
 from riskscore.adapters.localfs.model_registry import LocalFsModelRegistry
 from riskscore.adapters.treemodel.ensemble import RawTree, pack_trees
@@ -152,6 +156,42 @@ async def measure(cases: dict[str, Case], rounds: int, warmup: int) -> dict[str,
     return {name: percentiles(s) for name, s in samples.items()}
 
 
+def asgi_post(app: Any, path: str, body: bytes) -> Callable[[], Awaitable[None]]:
+    """One POST straight into the ASGI app: the service's own cost, without sockets or uvicorn."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+        "state": {},
+    }
+
+    async def call() -> None:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(dict(scope), receive, send)
+        assert status == [200], status
+
+    return call
+
+
 def flat_body(rows: npt.NDArray[np.float64]) -> bytes:
     data = [[i, *row] for i, row in enumerate(rows.tolist())]
     return json.dumps({"data": data, "params": {"explain": 3}}).encode()
@@ -163,6 +203,7 @@ async def run_cases(
     served = serving.current()
     assert served is not None
     inprocess = InProcessModelClient(serving)
+    app = create_model_server_app(serving)
     http_client = HttpxModelClient(base_url)
     http = httpx.Client(base_url=base_url, headers={"Content-Type": "application/json"})
 
@@ -188,6 +229,9 @@ async def run_cases(
             cases: dict[str, Case] = {
                 f"TreeEnsembleModel.predict, {label}": lambda m=matrix: served.predict(m),
                 f"InProcessModelClient.predict, {label}": lambda v=vectors: inprocess.predict(v),
+                f"model service app, no network, {label}": asgi_post(
+                    app, "/predict-proba", flat_body(matrix)
+                ),
                 f"HTTP POST /predict-proba, {label}": roundtrip(flat_body(matrix)),
                 f"HttpxModelClient.predict, {label}": lambda v=vectors: http_client.predict(v),
             }

@@ -110,6 +110,18 @@ def test_sends_the_flat_snowflake_form_and_reads_the_extensions() -> None:
     assert {(p.model.name, p.model.version) for p in predictions} == {("EVIDENCE_RISK_MODEL", "V7")}
 
 
+@pytest.mark.parametrize("base_url", ["http://model.test/ml", "http://model.test/ml/"])
+def test_a_base_url_path_prefix_is_kept(base_url: str) -> None:
+    service = Service(answer)
+    client = HttpxModelClient(base_url, transport=httpx.MockTransport(service))
+    predict(client, n=1)
+    asyncio.run(client.ready())
+    assert [str(r.url) for r in service.requests] == [
+        "http://model.test/ml/predict-proba",
+        "http://model.test/ml/health",
+    ]
+
+
 def test_numpy_scalars_in_vectors_are_sent_as_plain_numbers() -> None:
     service = Service(answer)
     values = (np.float64(1.5), np.int64(2), np.float32(0.5))

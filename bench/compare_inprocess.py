@@ -9,7 +9,7 @@
 5. **audit**: records per second the journaled audit trail's writer delivers to SQLite against one
    write per request (``bench/audit.py``'s measurements).
 
-Per-call timings use ``bench.model_service.time_sync`` (``perf_counter`` around each call).
+Per-call timings use ``bench.timing.per_call`` (``perf_counter_ns`` around each call).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from lxml import etree
 from bench.config import RunConfig
 from bench.equality import compare
 from bench.figures import ratio
-from bench.model_service import time_sync
+from bench.timing import per_call
 from bench.workspace import WORK, Workspace
 from riskscore.adapters.synthetic import SyntheticApplication
 
@@ -105,7 +105,7 @@ def inference(ws: Workspace, cfg: RunConfig) -> dict[str, object]:
     with pinned_to(cfg.server_cpus):
         for name, call in cases.items():
             n = n1000 if name.endswith("_1000") else n1
-            out[name] = time_sync(call, n, max(10, n // 20))
+            out[name] = per_call(call, n, max(10, n // 20))
     out["ratios"] = {
         f"{size}_{q}_speedup": ratio(
             _us(out, f"sklearn_proba_{size}", q), _us(out, f"riskscore_proba_{size}", q)
@@ -170,20 +170,20 @@ def features(ws: Workspace, cfg: RunConfig) -> dict[str, object]:
     with pinned_to(cfg.server_cpus):
         typical = out["typical"]
         assert isinstance(typical, dict)
-        typical["parse_extract"] = time_sync(_cycling(apps, both), n_typ, 200)
-        typical["parse"] = time_sync(_cycling(apps, parse), n_typ, 200)
-        typical["extract"] = time_sync(_cycling(pairs, lambda pd: extract_values(*pd)), n_typ, 200)
-        typical["libxml2_floor"] = time_sync(_cycling(apps, floor), n_typ, 200)
+        typical["parse_extract"] = per_call(_cycling(apps, both), n_typ, 200)
+        typical["parse"] = per_call(_cycling(apps, parse), n_typ, 200)
+        typical["extract"] = per_call(_cycling(pairs, lambda pd: extract_values(*pd)), n_typ, 200)
+        typical["libxml2_floor"] = per_call(_cycling(apps, floor), n_typ, 200)
         big = out["large"]
         assert isinstance(big, dict)
-        big["parse_extract"] = time_sync(
+        big["parse_extract"] = per_call(
             lambda: extract_values(parser.parse("LARGE-1", large_mib, large_rx), AS_OF),
             n_large,
             20,
         )
-        big["parse"] = time_sync(lambda: parser.parse("LARGE-1", large_mib, large_rx), n_large, 20)
-        big["extract"] = time_sync(lambda: extract_values(large, AS_OF), n_large, 20)
-        big["libxml2_floor"] = time_sync(
+        big["parse"] = per_call(lambda: parser.parse("LARGE-1", large_mib, large_rx), n_large, 20)
+        big["extract"] = per_call(lambda: extract_values(large, AS_OF), n_large, 20)
+        big["libxml2_floor"] = per_call(
             lambda: (etree.fromstring(large_mib_b, raw), etree.fromstring(large_rx_b, raw)),
             n_large,
             20,

@@ -61,6 +61,25 @@ def prune_runs(base: Path = WORK, keep: int = KEEP_RUNS) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def max_client_cpu(node: object) -> float | None:
+    """The highest ``client_cpu_share`` of any load run anywhere in ``node``."""
+    found: list[float] = []
+
+    def walk(x: object) -> None:
+        if isinstance(x, dict):
+            share = x.get("client_cpu_share")
+            if isinstance(share, int | float):
+                found.append(float(share))
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(node)
+    return max(found, default=None)
+
+
 def part_failed(part: object) -> bool:
     """A part (or one of its systems) recorded an error: equality failure, crash, or skip."""
     if not isinstance(part, dict):
@@ -139,6 +158,7 @@ def run(
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         prune_runs()
     doc["parts"] = results
+    doc["load_generator"]["max_cpu_share"] = max_client_cpu(results)  # type: ignore[index]
     doc["goals"] = verdicts(results)
     doc["load_after"] = load_average()
     doc["elapsed_s"] = round(time.perf_counter() - t0, 1)

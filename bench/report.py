@@ -69,7 +69,8 @@ def header(doc: Doc) -> list[str]:
         f"- **Machine**: {one_line(doc.get('machine', {}))}",
         f"- **Load average** before / after: {doc.get('load_before')} / {doc.get('load_after')}",
         f"- **Load generator**: {load.get('tool')} ({load.get('version')}), one thread, closed loop, "
-        f"bodies cycled from {load.get('bodies')}",
+        f"bodies cycled from {load.get('bodies')}; it used at most "
+        f"{_percent(load.get('max_cpu_share'))} of its CPU in any run",
         f"- **CPU placement**: {placement.get('description', 'none')}",
         f"- **Equality tolerance**: |p - reference| <= {run.get('tolerance')} on the probability, "
         "checked before any timing",
@@ -77,6 +78,10 @@ def header(doc: Doc) -> list[str]:
         "",
         "Method and how to read these tables: [docs/benchmarks.md](../../docs/benchmarks.md).",
     ]
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.0%}"
 
 
 def _model(model: Doc) -> str:

@@ -33,6 +33,9 @@ class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
     p99_ms: float
     max_ms: float
     mean_ms: float
+    client_cpu_share: float | None = None
+    """CPU time the load generator used / wall time of the run: near 1.0 would mean the client, not
+    the server, set the pace (it has one core)."""
 
     @property
     def ok_requests(self) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
+import time
 
 import msgspec
 
@@ -39,8 +41,15 @@ def _run_asyncio(spec: LoadSpec) -> LoadResult:
     return msgspec.structs.replace(wrk.parse_output(proc.stdout, spec.connections), tool="asyncio")
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_load(spec: LoadSpec, tool: str | None = None) -> LoadResult:
+    """One load run; the result also says how much of its CPU the load generator used."""
     chosen = tool or load_generator()
-    if chosen == "wrk":
-        return wrk.run_wrk(spec)
-    return _run_asyncio(spec)
+    cpu_before, started = _children_cpu_s(), time.perf_counter()
+    result = wrk.run_wrk(spec) if chosen == "wrk" else _run_asyncio(spec)
+    share = (_children_cpu_s() - cpu_before) / (time.perf_counter() - started)
+    return msgspec.structs.replace(result, client_cpu_share=round(share, 3))

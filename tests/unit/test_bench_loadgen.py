@@ -121,6 +121,8 @@ def test_generators_cycle_over_every_body_to_the_path(
     )
 
     assert result.tool == tool
+    assert result.client_cpu_share is not None
+    assert 0.0 < result.client_cpu_share < 2.0
     assert result.errors == 0
     assert result.requests > 3
     assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms

@@ -6,7 +6,7 @@ from typing import Any
 
 from bench import report
 from bench.goals import verdicts
-from bench.harness import part_failed
+from bench.harness import max_client_cpu, part_failed
 from bench.machine import one_line
 
 
@@ -139,3 +139,23 @@ def test_part_failed_sees_system_errors() -> None:
     assert part_failed({"error": "x"})
     assert part_failed({"systems": {"seed": {"error": "differs"}}})
     assert part_failed(None)
+
+
+def test_max_client_cpu_finds_the_busiest_load_run_anywhere() -> None:
+    parts = {
+        "e2e": {
+            "systems": {
+                "s": {
+                    "sequential": {"client_cpu_share": 0.2},
+                    "sweep": [
+                        {"client_cpu_share": 0.45},
+                        {"client_cpu_share": None},
+                    ],
+                }
+            }
+        },
+        "serving": {"systems": {"m": {"rows_1": {"client_cpu_share": 0.3}}}},
+    }
+
+    assert max_client_cpu(parts) == 0.45
+    assert max_client_cpu({"audit": {"writer": {}}}) is None

@@ -65,7 +65,7 @@ class TreeEnsembleModel(ScoringModel):
         "_n",
         "_names",
         "_nan_right",
-        "_path_delta",
+        "_neg_path_delta",
         "_path_feature",
         "_ref",
         "_schema_version",
@@ -102,13 +102,15 @@ class TreeEnsembleModel(ScoringModel):
         self._leaf_base = ensemble.leaf_offset - 1
         self._leaf_value = ensemble.leaf_value
         # One extra pseudo-feature column (index n_features) carries each leaf's value, so the
-        # bincount that sums contributions also sums the raw score.
+        # bincount that sums contributions also sums the raw score. Deltas are stored negated: an
+        # ascending stable argsort of the sums then gives contributions in descending order with
+        # ties in schema order, without a negation per call.
         n_leaves = ensemble.n_leaves
         self._path_feature = np.ascontiguousarray(
             np.hstack([ensemble.path_feature, np.full((n_leaves, 1), self._n, dtype=np.int64)])
         )
-        self._path_delta = np.ascontiguousarray(
-            np.hstack([ensemble.path_delta, ensemble.leaf_value[:, None]])
+        self._neg_path_delta = np.ascontiguousarray(
+            -np.hstack([ensemble.path_delta, ensemble.leaf_value[:, None]])
         )
 
     # -- identity -------------------------------------------------------------------------------
@@ -227,7 +229,10 @@ class TreeEnsembleModel(ScoringModel):
         return out
 
     def predict_proba(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return sigmoid(self.raw_scores(matrix))
+        raw = self.raw_scores(matrix)
+        if raw.shape[0] == 1:
+            return np.array([_sigmoid(float(raw[0]))])
+        return sigmoid(raw)
 
     def contributions(self, matrix: npt.ArrayLike) -> tuple[F64, F64]:
         """Per-row feature contributions [rows, features] and raw scores [rows].
@@ -239,14 +244,15 @@ class TreeEnsembleModel(ScoringModel):
         sums = np.empty((rows, width), dtype=np.float64)
         for start in range(0, rows, CHUNK_ROWS):
             sums[start : start + CHUNK_ROWS] = self._chunk_sums(x[start : start + CHUNK_ROWS])
-        return sums[:, : self._n], sums[:, self._n] + self._baseline
+        return -sums[:, : self._n], self._baseline - sums[:, self._n]
 
     def _chunk_sums(self, x: F64) -> F64:
+        """Negated contributions [rows, features] and, in the last column, minus the leaf sum."""
         leaves = self._leaves(x)
         rows, width = x.shape[0], self._n + 1
         offsets = (np.arange(rows, dtype=np.int64) * width)[:, None, None]
         bins = self._path_feature.take(leaves, axis=0) + offsets
-        weights = self._path_delta.take(leaves, axis=0)
+        weights = self._neg_path_delta.take(leaves, axis=0)
         sums = np.bincount(bins.ravel(), weights.ravel(), rows * width)
         return cast(F64, sums).reshape(rows, width)
 
@@ -266,28 +272,28 @@ class TreeEnsembleModel(ScoringModel):
         results: list[ModelPrediction] = []
         for start in range(0, x.shape[0], CHUNK_ROWS):
             sums = self._chunk_sums(x[start : start + CHUNK_ROWS])
-            contrib = sums[:, : self._n]
-            top = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
-            top_contrib = np.take_along_axis(contrib, top, axis=1).tolist()
+            neg = sums[:, : self._n]
+            top = np.argsort(neg, axis=1, kind="stable")[:, :k]
+            top_contrib = (-np.take_along_axis(neg, top, axis=1)).tolist()
             top_value = np.take_along_axis(given[start : start + CHUNK_ROWS], top, axis=1).tolist()
-            raw = (sums[:, self._n] + self._baseline).tolist()
+            raw = (self._baseline - sums[:, self._n]).tolist()
             for r, idx, cs, vs in zip(raw, top.tolist(), top_contrib, top_value, strict=True):
                 results.append(self._prediction(r, idx, cs, vs))
         return results
 
     def _predict_row(self, x: F64, given: F64, k: int) -> ModelPrediction:
         leaves = self._row_leaves(x)
+        n = self._n
         sums = np.bincount(
             self._path_feature.take(leaves, axis=0).ravel(),
-            self._path_delta.take(leaves, axis=0).ravel(),
-            self._n + 1,
+            self._neg_path_delta.take(leaves, axis=0).ravel(),
+            n + 1,
         )
-        contrib = sums[: self._n]
-        top = np.argsort(-contrib, kind="stable")[:k]
+        top = sums[:n].argsort(kind="stable")[:k]
         return self._prediction(
-            float(sums[self._n]) + self._baseline,
+            self._baseline - float(sums[n]),
             top.tolist(),
-            contrib.take(top).tolist(),
+            (-sums.take(top)).tolist(),
             given.take(top).tolist(),
         )
 

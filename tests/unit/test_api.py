@@ -473,3 +473,35 @@ def test_one_log_line_per_request_and_no_evidence_in_logs(fakes: Fakes) -> None:
     dumped = msgspec.json.encode(logs, enc_hook=str).decode()
     for secret in ("METFORMIN", "311CA", "DrugGenericName", "<hit/>", "<bad"):
         assert secret not in dumped
+
+
+def _receiver(*messages: dict[str, Any]) -> Any:
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+
+    return receive
+
+
+def test_read_body_joins_chunks_and_enforces_the_limit_while_streaming() -> None:
+    from riskscore.adapters.http.api.asgi import read_body
+    from riskscore.adapters.http.api.problems import ApiProblem
+
+    scope: Any = {"headers": []}
+    chunks = (
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"cd", "more_body": False},
+    )
+    assert asyncio.run(read_body(scope, _receiver(*chunks), 4)) == b"abcd"
+    with pytest.raises(ApiProblem) as too_big:
+        asyncio.run(read_body(scope, _receiver(*chunks), 3))
+    assert too_big.value.status == 413
+    announced: Any = {"headers": [(b"content-length", b"99")]}
+    with pytest.raises(ApiProblem) as early:
+        asyncio.run(read_body(announced, _receiver(), 10))  # refused before reading anything
+    assert early.value.status == 413
+    gone = ({"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"})
+    with pytest.raises(ApiProblem) as disconnected:
+        asyncio.run(read_body(scope, _receiver(*gone), 10))
+    assert disconnected.value.slug == "incomplete-body"

@@ -33,6 +33,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 
 import riskscore
 from riskscore.adapters.http.api import wire
+from riskscore.adapters.http.api.asgi import JsonBytes, read_body
 from riskscore.adapters.http.api.bridge import ContainerBridge
 from riskscore.adapters.http.api.observe import (
     REQUEST_ID_KEY,
@@ -71,14 +72,31 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ApiState:
-    """Per-app state the handlers share: metrics, limits and the in-flight count."""
+    """Everything a handler needs, as ONE dependency: the services the bridge resolved at start-up,
+    metrics, limits and the in-flight count. (Litestar resolves several dependencies of a handler
+    concurrently in an anyio task group, which costs more than the whole in-process score.)"""
 
-    def __init__(self, *, max_inflight: int, max_batch_rows: int) -> None:
+    def __init__(self, bridge: ContainerBridge, settings: Settings) -> None:
+        self.bridge = bridge
         self.metrics = ApiMetrics()
-        self.max_inflight = max_inflight
-        self.max_batch_rows = max_batch_rows
+        self.max_inflight = settings.max_inflight
+        self.max_batch_rows = settings.max_batch_rows
+        self.max_request_bytes = settings.max_request_bytes
+        self.max_batch_bytes = settings.max_batch_bytes
         self.inflight = 0
         self.metrics.inflight = lambda: self.inflight
+
+    def provide(self) -> ApiState:
+        """The typed provider function handlers reach it through (``NamedDependency[ApiState]``)."""
+        return self
+
+    @property
+    def score_policy(self) -> ScorePolicy:
+        return self.bridge.score_policy()
+
+    @property
+    def model_client(self) -> ModelClient:
+        return self.bridge.model_client()
 
     def __enter__(self) -> None:
         if self.inflight >= self.max_inflight:
@@ -104,24 +122,19 @@ def _problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-async def score(
-    request: Request[Any, Any, Any],
-    score_policy: NamedDependency[ScorePolicy],
-    api: NamedDependency[ApiState],
-) -> Response[bytes]:
-    score_request = wire.decode_score(await request.body())
+async def score(request: Request[Any, Any, Any], api: NamedDependency[ApiState]) -> JsonBytes:
+    body = await read_body(request.scope, request.receive, api.max_request_bytes)
+    score_request = wire.decode_score(body)
     with api:
-        result = await score_policy.score(score_request)
+        result = await api.score_policy.score(score_request)
     api.metrics.scored((result,))
-    return Response(wire.encode(wire.answer(result)), media_type=JSON)
+    return JsonBytes(wire.encode(wire.answer(result)))
 
 
 async def score_service_function(
-    request: Request[Any, Any, Any],
-    score_policy: NamedDependency[ScorePolicy],
-    api: NamedDependency[ApiState],
-) -> Response[bytes]:
-    rows = wire.decode_batch(await request.body())
+    request: Request[Any, Any, Any], api: NamedDependency[ApiState]
+) -> JsonBytes:
+    rows = wire.decode_batch(await read_body(request.scope, request.receive, api.max_batch_bytes))
     if len(rows) > api.max_batch_rows:
         raise ApiProblem(
             413,
@@ -131,7 +144,7 @@ async def score_service_function(
         )
     to_score = [row for _, row in rows if not isinstance(row, wire.RowError)]
     with api:
-        outcomes = iter(await score_policy.score_batch(to_score))
+        outcomes = iter(await api.score_policy.score_batch(to_score))
     data: list[wire.AnswerRow] = []
     scored: list[ScoreResult] = []
     for index, row in rows:
@@ -145,12 +158,12 @@ async def score_service_function(
         api.metrics.row_failed(row.error.type)
         data.append((index, row))
     api.metrics.scored(scored)
-    return Response(wire.encode(wire.ServiceFunctionAnswer(data=data)), media_type=JSON)
+    return JsonBytes(wire.encode(wire.ServiceFunctionAnswer(data=data)))
 
 
-async def health(model_client: NamedDependency[ModelClient]) -> Response[bytes]:
+async def health(api: NamedDependency[ApiState]) -> Response[bytes]:
     try:
-        ready = await model_client.ready()
+        ready = await api.model_client.ready()
     except Exception:  # a probe answers, it does not crash; the client logs its own failures
         ready = False
     if not ready:
@@ -343,7 +356,7 @@ def create_app(container: Container) -> Litestar:
     """The API over ``container``; resources start and stop with the app's lifespan."""
     settings = container.settings()
     bridge = ContainerBridge(container)
-    state = ApiState(max_inflight=settings.max_inflight, max_batch_rows=settings.max_batch_rows)
+    state = ApiState(bridge, settings)
 
     async def startup() -> None:
         try:
@@ -370,9 +383,7 @@ def create_app(container: Container) -> Litestar:
     return Litestar(
         route_handlers=route_handlers(settings),
         dependencies={
-            "score_policy": Provide(bridge.score_policy, sync_to_thread=False),
-            "model_client": Provide(bridge.model_client, sync_to_thread=False),
-            "api": Provide(lambda: state, sync_to_thread=False, use_cache=True),
+            "api": Provide(state.provide, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_problem},
         middleware=[DefineMiddleware(RequestObserver, metrics=state.metrics)],

@@ -8,7 +8,8 @@ computes its default 3 reason codes per row, work MLflow does not do.
 
 Equality first: P(class 1) of every row of the equality sample (single rows and two 100-row
 batches) must match the reference. Then sequential latency (``wrk -c1``) for each shape, and the
-rate of 1-row requests at 8 concurrent connections (for information; no goal on it).
+rate of 1-row requests at 8 concurrent connections, and riskscore's 100-row latency without reason
+codes (``"params": {"explain": 0}``), both for information (no goal on them).
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ def measure(peer: Peer, ws: Workspace, cfg: RunConfig) -> dict[str, object]:
         out["rows_100"] = sequential(
             url, peer.path, ws.proba_bodies_100, cfg, cfg.sequential_s
         ).to_dict()
+        if peer.key == "riskscore":
+            # For the analysis only (not a goal): the same 100 rows without reason codes, the
+            # work MLflow's answer does not include.
+            out["rows_100_no_reasons"] = sequential(
+                url, peer.path, ws.proba_bodies_100_no_reasons, cfg, cfg.sequential_s / 2
+            ).to_dict()
         concurrent = run_load(
             LoadSpec(
                 url=url,
@@ -163,6 +170,9 @@ def run(ws: Workspace, cfg: RunConfig) -> dict[str, object]:
         for shape in ("rows_1", "rows_100")
         for q in ("p50", "p99")
     }
+    ratios["rows_100_no_reasons_p50_speedup"] = ratio(
+        get(ml, "rows_100", "p50_ms"), get(rs, "rows_100_no_reasons", "p50_ms")
+    )
     ratios["rows_1_c8_throughput_ratio"] = ratio(
         get(rs, "rows_1_c8", "throughput_rps"), get(ml, "rows_1_c8", "throughput_rps")
     )

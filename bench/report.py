@@ -210,9 +210,16 @@ def serving(part: Doc) -> list[str]:
         f"{times(r.get('rows_1_p50_speedup'))}, p99 {times(r.get('rows_1_p99_speedup'))}; "
         f"100 rows p50 {times(r.get('rows_100_p50_speedup'))}, p99 "
         f"{times(r.get('rows_100_p99_speedup'))}; 1-row throughput at 8 connections "
-        f"{times(r.get('rows_1_c8_throughput_ratio'))}.",
+        f"{times(r.get('rows_1_c8_throughput_ratio'))}. Without reason codes (`params.explain` 0, "
+        f"riskscore only, for information) 100 rows take "
+        f"{_p50(systems.get('riskscore', {}).get('rows_100_no_reasons'))} ms at p50: "
+        f"{times(r.get('rows_100_no_reasons_p50_speedup'))} below MLflow.",
         *_errors(systems),
     ]
+
+
+def _p50(case: Any) -> str:
+    return fmt(case.get("p50_ms")) if isinstance(case, dict) else "n/a"
 
 
 def _us(case: Any) -> str:

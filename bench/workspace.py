@@ -10,7 +10,8 @@ Everything lives under ``bench/results/work/run-<time>/`` (git-ignored):
 - ``score.jsonl``: ``POST /v1/score`` bodies, one per line, for generated applications of another seed
   (dataset seed 2, so none was trained on), each with its explicit ``as_of``.
 - ``proba-1.jsonl`` / ``proba-100.jsonl``: model-service bodies (``dataframe_split`` with the feature
-  names) of one and of 100 feature rows of those applications.
+  names) of one and of 100 feature rows of those applications; ``proba-100-explain0.jsonl`` the same
+  100-row bodies asking riskscore for no reason codes.
 
 The reference scores (``reference``) are computed here, in process: riskscore's parser and feature
 extraction, then the estimator's ``predict_proba``. Every system is checked against them.
@@ -55,6 +56,8 @@ class Workspace:
     score_bodies: Path
     proba_bodies_1: Path
     proba_bodies_100: Path
+    proba_bodies_100_no_reasons: Path
+    """The 100-row bodies with ``"params": {"explain": 0}``: riskscore without reason codes."""
     setup_seconds: float
 
     def reference_by_policy(self, n: int) -> dict[str, float]:
@@ -149,5 +152,9 @@ def prepare(root: Path, *, n_train: int, n_apps: int, workers: int | None = None
             root / "proba-1.jsonl", [proba_body(features[i : i + 1]) for i in range(len(apps))]
         ),
         proba_bodies_100=write_jsonl(root / "proba-100.jsonl", [proba_body(h) for h in hundred]),
+        proba_bodies_100_no_reasons=write_jsonl(
+            root / "proba-100-explain0.jsonl",
+            [proba_body(h) | {"params": {"explain": 0}} for h in hundred],
+        ),
         setup_seconds=time.perf_counter() - started,
     )

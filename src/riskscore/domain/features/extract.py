@@ -334,7 +334,7 @@ def _rx_features(fills: Sequence[RxFill], today: int, out: list[float]) -> None:
     out[_RX_PHARMACIES] = float(len({fill.pharmacy_id for fill in kept} - _BLANK))
     specialties = {fill.prescriber_specialty for fill in kept} - _BLANK
     if specialties:
-        out[_RX_SPECIALTIES] = float(len({s.strip().upper() for s in specialties} - _BLANK))
+        out[_RX_SPECIALTIES] = float(len({s.strip().upper() for s in specialties if s} - _BLANK))
 
     if _INSULIN in buckets:
         out[_RX_INSULIN] = 1.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import harness
+from bench import harness, report
 from bench.config import P99_CEILING_MS, RunConfig, placement
 from bench.equality import DEFAULT_TOLERANCE
 from bench.loadgen import load_generator
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         server_cpus=server_cpus,
     )
     doc, status = harness.run(parts, cfg)
-    print(harness.report.render(doc))
+    print(report.render(doc))
     return status
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bench.figures import get
@@ -65,7 +66,7 @@ GOALS = (
 )
 
 
-def _seed_never_under_ceiling(parts: dict[str, object], variant: str) -> bool:
+def _seed_never_under_ceiling(parts: Mapping[str, object], variant: str) -> bool:
     """The seed held the ceiling at no load while riskscore did: an unbounded ratio, goal met."""
     e2e = parts.get("e2e")
     systems = e2e.get("systems") if isinstance(e2e, dict) else None
@@ -80,7 +81,7 @@ def _seed_never_under_ceiling(parts: dict[str, object], variant: str) -> bool:
     )
 
 
-def verdicts(parts: dict[str, object]) -> list[dict[str, object]]:
+def verdicts(parts: Mapping[str, object]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for goal in GOALS:
         measured = get(parts.get(goal.part), *goal.path)

@@ -98,25 +98,30 @@ def run(
     started_at = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     tool = cfg.tool
+    machine = describe()
+    libraries = machine["libraries"]
+    assert isinstance(libraries, dict)
+    load_before = load_average()
+    load_generator: dict[str, object] = {
+        "tool": tool,
+        "version": wrk.wrk_version() if tool == "wrk" else "bench/loadgen/aioclient.py",
+        "script": "bench/loadgen/score.lua" if tool == "wrk" else "bench/loadgen/aioclient.py",
+        "bodies": f"{cfg.n_apps} generated applications",
+    }
     doc: dict[str, object] = {
         "schema": 1,
         "started_at": started_at.isoformat(timespec="seconds"),
         "run": cfg.describe(),
-        "machine": describe(),
-        "load_before": load_average(),
-        "load_generator": {
-            "tool": tool,
-            "version": wrk.wrk_version() if tool == "wrk" else "bench/loadgen/aioclient.py",
-            "script": "bench/loadgen/score.lua" if tool == "wrk" else "bench/loadgen/aioclient.py",
-            "bodies": f"{cfg.n_apps} generated applications",
-        },
+        "machine": machine,
+        "load_before": load_before,
+        "load_generator": load_generator,
         "placement": {
             "load_generator_cpus": cfg.load_cpus,
             "server_cpus": cfg.server_cpus,
             "description": placement_text(cfg, tool),
         },
     }
-    results: dict[str, object] = {}
+    results: dict[str, dict[str, object]] = {}
     notes: list[str] = []
     ws: Workspace | None = None
     root = new_root()
@@ -130,7 +135,7 @@ def run(
             # From here the harness mostly waits on load runs: keep it off the server CPU.
             os.sched_setaffinity(0, set(cfg.load_cpus))
         if "serving" in parts:
-            doc["machine"]["libraries"]["mlflow"] = mlflow_version(mlflow_peer.PY)  # type: ignore[index]
+            libraries["mlflow"] = mlflow_version(mlflow_peer.PY)
         runners: dict[str, Callable[[], dict[str, object]]] = {
             "e2e": lambda: compare_e2e.run(_ws(ws), cfg),
             "serving": lambda: compare_serving.run(_ws(ws), cfg),
@@ -152,18 +157,18 @@ def run(
                 results[name] = runners[name]()
             except Exception as exc:  # record and go on with the other parts
                 results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            results[name]["elapsed_s"] = round(time.perf_counter() - part_started, 1)  # type: ignore[index]
+            results[name]["elapsed_s"] = round(time.perf_counter() - part_started, 1)
     finally:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         prune_runs()
     doc["parts"] = results
-    doc["load_generator"]["max_cpu_share"] = max_client_cpu(results)  # type: ignore[index]
+    load_generator["max_cpu_share"] = max_client_cpu(results)
     doc["goals"] = verdicts(results)
     doc["load_after"] = load_average()
     doc["elapsed_s"] = round(time.perf_counter() - t0, 1)
     doc["work_dir"] = str(root.relative_to(RESULTS.parent.parent))
-    if max(doc["load_before"] or [0.0]) > 1.5:  # type: ignore[type-var,arg-type]
+    if max(load_before, default=0.0) > 1.5:
         notes.append(
             "the machine was busy when the run started (load average above 1.5): "
             "figures are noisier and slower than on an idle machine"

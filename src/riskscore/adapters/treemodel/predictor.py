@@ -206,9 +206,8 @@ class TreeEnsembleModel(ScoringModel):
         """Global leaf index reached in every tree, [rows, trees]."""
         xv = x.take(self._feature, axis=1)
         right = xv > self._threshold
-        nan = np.isnan(xv)
-        if nan.any():
-            right |= nan & self._nan_right
+        if np.isnan(x).any():  # the input is narrower than the node values: test it there
+            right |= np.isnan(xv) & self._nan_right
         out = np.bitwise_or.reduceat(self._mask * right, self._starts, axis=1)
         leaves: I64 = self._leaf_base + np.bitwise_count(out ^ (out + _ONE))
         return leaves

@@ -371,8 +371,13 @@ def create_app(container: Container) -> Litestar:
 
     async def shutdown() -> None:
         await bridge.shutdown()  # the audit trail drains, then closes
-        stats = bridge.audit_trail().stats()
-        structlog.get_logger("riskscore.api").info(
+        log = structlog.get_logger("riskscore.api")
+        try:
+            stats = bridge.audit_trail().stats()
+        except Exception as exc:  # never started, or the trail cannot say: still a clean stop
+            log.info("api.stopped", audit_stats_error=type(exc).__name__)
+            return
+        log.info(
             "api.stopped",
             audit_recorded=stats.recorded,
             audit_delivered=stats.delivered,

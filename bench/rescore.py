@@ -1,0 +1,411 @@
+"""Benchmark: batch rescoring throughput and peak memory, from XML and from stored feature vectors.
+
+Run: ``.venv/bin/python -m bench.rescore [--quick] [--sizes 10000,200000] [--workers N] [--profile]``.
+
+Each case (source x size) runs in its own subprocess: ``run_to_file`` (what ``riskscore rescore``
+does: ordered JSON Lines output, resume sidecar, fsync per chunk) with the default model of
+``riskscore train`` (200 trees of up to 16 leaves), ``--workers`` processes (default: one per core)
+and 1,000-row chunks. Printed per case: applications per second (wall clock, from the first row read
+to the last written), CPU seconds of the parent and the workers (``/proc``), and peak memory: the
+parent's RSS high-water mark from ``resource.getrusage(RUSAGE_SELF)`` and the largest worker's
+``VmHWM`` (workers are children of the ``forkserver`` process, so sampled from ``/proc``).
+
+Inputs are generated once and cached under ``bench/results/work/rescore/`` (git-ignored): the
+model registry, ``ds-<n>/`` (``riskscore generate`` layout) and ``fs-<n>.sqlite3`` (a feature store
+holding every application's vector as the API would have stored it). 200,000 applications take a few
+minutes to generate the first time. ``--profile`` also writes a pyinstrument profile of each source
+scored in one process (``bench/results/rescore-profile-<source>.txt``). Writes nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe, load_average, one_line
+
+WORK = Path(__file__).resolve().parent / "results" / "work" / "rescore"
+RESULTS = Path(__file__).resolve().parent / "results"
+DATA_SEED = 2
+TRAIN_SEED = 1
+GOALS = {"xml": 10_000.0, "features": 200_000.0}
+MEMORY_GOAL_MB = 500.0
+
+
+# -- cached inputs -----------------------------------------------------------------------------
+def _settings(data_dir: Path) -> Any:
+    from riskscore.settings import load_settings
+
+    return load_settings({}, data_dir=str(data_dir))
+
+
+def ensure_model(n_train: int) -> Path:
+    """A data directory whose registry holds one version trained with ``riskscore train``'s defaults."""
+    from riskscore.adapters.localfs.model_registry import LocalFsModelRegistry
+    from riskscore.adapters.treemodel.training import generated_training_data, train_and_register
+    from riskscore.domain.features.catalogue import SCHEMA
+
+    data_dir = WORK / f"data-{n_train}"
+    registry = LocalFsModelRegistry(data_dir / "registry", expected_schema_version=SCHEMA.version)
+    if not registry.list_versions():
+        print(f"training the default model on {n_train:,} generated applications ...", flush=True)
+        train_and_register(registry, generated_training_data(n_train, TRAIN_SEED), promote=True)
+    return data_dir
+
+
+def ensure_dataset(n: int) -> Path:
+    from riskscore.adapters.synthetic import write_dataset
+
+    directory = WORK / f"ds-{n}"
+    if not (directory / "manifest.json").exists():
+        print(f"generating {n:,} applications into {directory} (once) ...", flush=True)
+        started = time.perf_counter()
+        write_dataset(directory, n, DATA_SEED)
+        print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+    return directory
+
+
+def _vectors_job(worker: Any, start: int, rows: list[Any]) -> list[tuple[Any, ...]]:
+    """Runs in a rescoring worker: the feature vectors the API would have stored for ``rows``."""
+    prepared = worker.policies.prepare(start, rows)
+    return [(u.policy_number, u.as_of, u.vector.values) for u in prepared.usable]
+
+
+def ensure_feature_store(n: int, data_dir: Path, workers: int) -> Path:
+    """Every application of ``ds-<n>`` as a stored feature vector, computed by the rescoring workers."""
+    from riskscore.adapters.batch.api import load_models
+    from riskscore.adapters.batch.runner import ChunkRunner, RunSpec, chunks
+    from riskscore.adapters.batch.sources import DatasetSource
+    from riskscore.adapters.sqlite.feature_store import SqliteFeatureStore
+    from riskscore.container import build_container
+    from riskscore.domain.features.catalogue import SCHEMA
+    from riskscore.domain.features.schema import FeatureVector
+    from riskscore.domain.scoring import FeatureRecord
+
+    path = WORK / f"fs-{n}.sqlite3"
+    done = WORK / f"fs-{n}.done"
+    if done.exists():
+        return path
+    print(f"storing {n:,} feature vectors into {path} (once) ...", flush=True)
+    path.unlink(missing_ok=True)
+    settings = _settings(data_dir)
+    container = build_container(settings)
+    spec = RunSpec(
+        settings=settings,
+        models=load_models(container.model_registry(), settings.model_name, [None]),
+        batch_run_id="bench-setup",
+        run_started_at=dt.datetime.now(dt.UTC),
+        thresholds=container.thresholds(),
+    )
+    store = SqliteFeatureStore(path)
+    stamp = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    try:
+        runner = ChunkRunner(spec, _vectors_job, workers=workers)
+        for start, _, vectors in runner.run(chunks(DatasetSource(ensure_dataset(n)), 1000)):
+            store.write_many(
+                [
+                    FeatureRecord(
+                        prediction_id=f"bench-{start + i:09d}",
+                        policy_number=policy,
+                        as_of=as_of,
+                        feature_ts=stamp + dt.timedelta(microseconds=start + i),
+                        vector=FeatureVector(schema_version=SCHEMA.version, values=values),
+                    )
+                    for i, (policy, as_of, values) in enumerate(vectors)
+                ]
+            )
+    finally:
+        store.close()
+    done.touch()
+    return path
+
+
+# -- one case, in its own process --------------------------------------------------------------
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == pid]
+        found += children
+        frontier += children
+    return found
+
+
+class _ProcessSampler:
+    """Largest ``VmHWM`` and total CPU seconds of this process's descendants (the pool's workers)."""
+
+    def __init__(self) -> None:
+        self.worker_hwm_kb = 0
+        self.cpu_s: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> None:
+        for pid in _descendants(os.getpid()):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.worker_hwm_kb = max(self.worker_hwm_kb, int(line.split()[1]))
+            self.cpu_s[pid] = (int(stat[11]) + int(stat[12])) / self._tick
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            self.sample()
+
+    def __enter__(self) -> _ProcessSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str, Any]:
+    from riskscore.adapters.batch.api import load_models, new_batch_run_id
+    from riskscore.adapters.batch.files import FileRunRequest, run_to_file
+    from riskscore.adapters.batch.sources import DatasetSource, FeatureStoreSource, RescoreSource
+    from riskscore.adapters.sqlite.feature_store import SqliteFeatureStore
+    from riskscore.container import build_container
+
+    settings = _settings(data_dir)
+    container = build_container(settings)
+    models = load_models(container.model_registry(), settings.model_name, [None])
+    store = None
+    source: RescoreSource
+    if source_kind == "xml":
+        source = DatasetSource(WORK / f"ds-{n}")
+    else:
+        store = SqliteFeatureStore(WORK / f"fs-{n}.sqlite3", migrate=False)
+        source = FeatureStoreSource(store)
+    out = WORK / f"out-{source_kind}-{n}.jsonl"
+    request = FileRunRequest(
+        source=source,
+        out=out,
+        settings=settings,
+        models=models,
+        thresholds=container.thresholds(),
+        explain=settings.reason_codes,
+        workers=workers,
+        batch_size=1000,
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with _ProcessSampler() as sampler:
+        result = run_to_file(
+            request, new_run_id=new_batch_run_id, progress=lambda _: sampler.sample()
+        )
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    if store is not None:
+        store.close()
+    out.unlink(missing_ok=True)
+    parent_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    workers_cpu = sum(sampler.cpu_s.values())
+    return {
+        "source": source_kind,
+        "n": n,
+        "workers": workers,
+        "rows": result.rows,
+        "failures": result.failures,
+        "seconds": round(result.elapsed_s, 3),
+        "per_second": round(result.rows / result.elapsed_s, 1),
+        "cpu_parent_s": round(parent_cpu, 2),
+        "cpu_workers_s": round(workers_cpu, 2),
+        "per_cpu_second": round(result.rows / max(parent_cpu + workers_cpu, 1e-9), 1),
+        "peak_rss_parent_mb": round(after.ru_maxrss / 1024, 1),
+        "peak_rss_worker_mb": round(sampler.worker_hwm_kb / 1024, 1),
+        "model_trees": int(models[0].ensemble.n_trees),
+        "load_average": load_average(),
+    }
+
+
+def profile_case(source_kind: str, n: int, data_dir: Path) -> Path:
+    """pyinstrument profile of ``n`` rows of one source scored in this process (workers=1)."""
+    from pyinstrument import Profiler
+
+    import riskscore
+    from riskscore.adapters.batch.sources import DatasetSource, FeatureStoreSource
+    from riskscore.adapters.sqlite.feature_store import SqliteFeatureStore
+
+    settings = _settings(data_dir)
+    store = SqliteFeatureStore(WORK / f"fs-{n}.sqlite3", migrate=False)
+    source = DatasetSource(WORK / f"ds-{n}") if source_kind == "xml" else FeatureStoreSource(store)
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for _ in riskscore.rescore(source, settings=settings, workers=1):
+        pass
+    profiler.stop()
+    store.close()
+    target = RESULTS / f"rescore-profile-{source_kind}.txt"
+    target.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    return target
+
+
+# -- driver ------------------------------------------------------------------------------------
+def floors(data_dir: Path, n: int = 2000) -> dict[str, float]:
+    """CPU microseconds per application of the two fixed costs, measured in one process: parse +
+    features of an application, and the model call (1,000-row matrices, reason codes as rescoring
+    asks for them). Everything else a run does comes on top."""
+    import numpy as np
+
+    from riskscore.adapters.lxml import LxmlEvidenceParser
+    from riskscore.adapters.synthetic import generate
+    from riskscore.container import build_container
+    from riskscore.domain.features.extract import extract_values
+
+    settings = _settings(data_dir)
+    model = build_container(settings).model_registry().load()
+    apps = list(generate(n, DATA_SEED + 1))
+    parser = LxmlEvidenceParser()
+    started = time.process_time()
+    rows = [
+        extract_values(parser.parse(a.policy_number, a.mib_xml, a.rx_xml), a.as_of) for a in apps
+    ]
+    parse_us = (time.process_time() - started) / n * 1e6
+    matrix = np.array(rows * max(1, 10_000 // n))[:10_000]
+    started = time.process_time()
+    for start in range(0, len(matrix), 1000):
+        model.predict(matrix[start : start + 1000], explain=settings.reason_codes)
+    model_us = (time.process_time() - started) / len(matrix) * 1e6
+    return {"parse_features_us": round(parse_us, 1), "model_us": round(model_us, 1)}
+
+
+def _child(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir)
+    if args.child == "setup":
+        ensure_model_dir = ensure_model(args.n)
+        for size in (int(s) for s in args.sizes.split(",")):
+            ensure_dataset(size)
+            if "features" in args.sources.split(","):
+                ensure_feature_store(size, ensure_model_dir, args.workers)
+        print(json.dumps({"data_dir": str(ensure_model_dir)}))
+    elif args.child == "floors":
+        print(json.dumps(floors(data_dir)))
+    elif args.child == "profile":
+        print(json.dumps({"profile": str(profile_case(args.source, args.n, data_dir))}))
+    else:
+        print(json.dumps(run_case(args.source, args.n, data_dir, args.workers)))
+    return 0
+
+
+def _in_subprocess(*argv: str, echo: bool = False) -> dict[str, Any]:
+    """Run a step in a fresh interpreter. The driver itself stays small on purpose: Linux carries a
+    parent's RSS into a forked child's ``ru_maxrss``, so a fat driver would inflate every case."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.rescore", *argv],
+        stdout=subprocess.PIPE,
+        stderr=None if echo else subprocess.PIPE,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"step {argv} failed:\n{(done.stderr or '')[-3000:]}")
+    lines = done.stdout.strip().splitlines()
+    if echo:
+        print("\n".join(lines[:-1]), flush=True)
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(
+        prog="python -m bench.rescore", description=__doc__.splitlines()[0]
+    )
+    cli.add_argument("--quick", action="store_true", help="sizes 2,000 and 10,000; a smaller model")
+    cli.add_argument("--sizes", default=None, help="comma-separated sizes (default 10000,200000)")
+    cli.add_argument("--sources", default="xml,features", help="xml, features or both")
+    cli.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    cli.add_argument("--profile", action="store_true", help="also profile each source (1 process)")
+    cli.add_argument(
+        "--child", choices=("setup", "floors", "case", "profile"), help=argparse.SUPPRESS
+    )
+    cli.add_argument("--source", help=argparse.SUPPRESS)
+    cli.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    cli.add_argument("--data-dir", help=argparse.SUPPRESS, default="")
+    args = cli.parse_args(argv)
+    if args.child:
+        return _child(args)
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    sizes = [
+        int(s) for s in (args.sizes or ("2000,10000" if args.quick else "10000,200000")).split(",")
+    ]
+    sources = args.sources.split(",")
+    print(f"machine: {one_line(describe())}; load average {load_average()}")
+    setup = _in_subprocess(
+        "--child", "setup", "--n", str(2_000 if args.quick else 20_000),
+        "--sizes", ",".join(map(str, sizes)), "--sources", args.sources,
+        "--workers", str(args.workers), echo=True,
+    )  # fmt: skip
+    data_dir = Path(setup["data_dir"])
+    floor = _in_subprocess("--child", "floors", "--data-dir", str(data_dir))
+    cores = args.workers
+    print(
+        f"fixed costs (CPU, one process): parse + features {floor['parse_features_us']:.0f} us, "
+        f"model call {floor['model_us']:.0f} us per application: at most "
+        f"{cores * 1e6 / (floor['parse_features_us'] + floor['model_us']):,.0f}/s from XML and "
+        f"{cores * 1e6 / floor['model_us']:,.0f}/s from stored features on {cores} cores"
+    )
+    print(
+        f"{'source':<9}{'n':>9}{'rows/s':>10}{'goal':>10}{'s':>8}{'cpu parent':>12}"
+        f"{'cpu workers':>13}{'rows/cpu-s':>12}{'rss parent':>12}{'rss worker':>12}"
+    )
+    results = []
+    for source in sources:
+        for n in sizes:
+            case = _in_subprocess(
+                "--child", "case", "--source", source, "--n", str(n),
+                "--data-dir", str(data_dir), "--workers", str(args.workers),
+            )  # fmt: skip
+            results.append(case)
+            goal = GOALS[source]
+            print(
+                f"{source:<9}{n:>9,}{case['per_second']:>10,.0f}{goal:>10,.0f}{case['seconds']:>8.1f}"
+                f"{case['cpu_parent_s']:>12.1f}{case['cpu_workers_s']:>13.1f}"
+                f"{case['per_cpu_second']:>12,.0f}{case['peak_rss_parent_mb']:>10.0f}MB"
+                f"{case['peak_rss_worker_mb']:>10.0f}MB",
+                flush=True,
+            )
+    for case in results:
+        misses = []
+        if case["per_second"] < GOALS[case["source"]]:
+            misses.append(f"{case['per_second']:,.0f}/s < {GOALS[case['source']]:,.0f}/s")
+        peak = max(case["peak_rss_parent_mb"], case["peak_rss_worker_mb"])
+        if peak >= MEMORY_GOAL_MB:
+            misses.append(f"peak {peak:.0f} MB >= {MEMORY_GOAL_MB:.0f} MB")
+        if misses:
+            print(f"goal missed: {case['source']} n={case['n']:,}: {'; '.join(misses)}")
+    if args.profile:
+        for source in sources:
+            done = _in_subprocess(
+                "--child", "profile", "--source", source, "--n", str(min(sizes)),
+                "--data-dir", str(data_dir),
+            )  # fmt: skip
+            print(f"profile of {source}: {done['profile']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

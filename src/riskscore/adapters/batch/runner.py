@@ -22,6 +22,7 @@ import datetime as dt
 import itertools
 import multiprocessing
 import os
+import signal
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -176,6 +177,9 @@ _job: Job[Any] | None = None
 
 def _init_worker(spec: RunSpec, job: Job[Any]) -> None:
     global _worker, _job
+    # Ctrl-C reaches the whole process group: only the parent handles it (it stops handing out
+    # chunks and waits for the running ones), so workers ignore it instead of dying mid-chunk.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = Worker(spec)
     _job = job
 

@@ -151,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Any, output_format: Any) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
     from riskscore.adapters.batch.api import Resources, load_models, new_batch_run_id
     from riskscore.adapters.batch.files import FileRunRequest, run_to_file
     from riskscore.adapters.batch.parquet import ParquetUnavailable, require_pyarrow
@@ -209,6 +211,12 @@ def _run(args: argparse.Namespace, settings: Any, output_format: Any) -> int:
         display = None if args.no_progress else _ProgressLine()
         try:
             result = run_to_file(request, new_run_id=new_batch_run_id, progress=display)
+        except BrokenProcessPool:
+            if display is not None:
+                display.end()
+            return _fail(
+                "a worker process died; the finished rows are kept: run again with --resume"
+            )
         except (SourceError, ResumeError, PredictionLogError, OSError) as exc:
             if display is not None:
                 display.end()

@@ -30,7 +30,7 @@ from types import FrameType
 HELP = "Train a first model if needed, start the model service and the API, and wait."
 
 DEFAULT_TRAIN_N = 4000
-"""Synthetic applications for the first model: about half a minute on two busy cores."""
+"""Synthetic applications for the first model: about 10 s on two cores (ROC AUC ~0.78 held out)."""
 STOP_TIMEOUT_S = 20.0
 READY_TIMEOUT_S = 120.0
 

@@ -33,6 +33,8 @@ from bench.workspace import WORK, Workspace, new_root, prepare
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("e2e", "serving", "inference", "features", "audit")
 KEEP_RUNS = 3
+BUSY_LOAD = 1.5
+"""A 1-minute load average above this when the run starts gets a note in the results."""
 # Rough seconds each part needs in a full run; a part is skipped when less than this is left.
 NEEDS_S = {"e2e": 120, "serving": 60, "inference": 20, "features": 20, "audit": 20}
 
@@ -55,10 +57,14 @@ def write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def prune_runs(base: Path = WORK, keep: int = KEEP_RUNS) -> None:
+def prune_runs(base: Path = WORK, keep: int = KEEP_RUNS, min_age_s: float = 3600.0) -> None:
+    """Delete scratch runs beyond the newest ``keep``, but only those older than ``min_age_s``
+    (other benchmark scripts create runs here too and may still be using theirs)."""
     runs = sorted(p for p in base.glob("run-*") if p.is_dir())
+    now = time.time()
     for old in runs[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if now - old.stat().st_mtime > min_age_s:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def max_client_cpu(node: object) -> float | None:
@@ -168,10 +174,10 @@ def run(
     doc["load_after"] = load_average()
     doc["elapsed_s"] = round(time.perf_counter() - t0, 1)
     doc["work_dir"] = str(root.relative_to(RESULTS.parent.parent))
-    if max(load_before, default=0.0) > 1.5:
+    if load_before and load_before[0] > BUSY_LOAD:
         notes.append(
-            "the machine was busy when the run started (load average above 1.5): "
-            "figures are noisier and slower than on an idle machine"
+            f"the machine was busy when the run started (1-minute load average {load_before[0]}, "
+            f"above {BUSY_LOAD}): figures are noisier and slower than on an idle machine"
         )
     doc["notes"] = notes
     write_results(doc, parts, out_dir)

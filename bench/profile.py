@@ -31,10 +31,11 @@ from bench.workspace import WORK, new_root, prepare
 TARGETS = ("api", "api-http", "model-server-1", "model-server-100", "seed-api", "seed-model")
 
 
-def profiled(argv: list[str], out: Path) -> list[str]:
+def profiled(argv: list[str], out: Path, *, show_all: bool = False) -> list[str]:
     """``python -m pyinstrument -o OUT -r text -m MODULE ARGS`` for ``[python, -m, MODULE, ARGS]``."""
     assert argv[1] == "-m", argv
-    return [argv[0], "-m", "pyinstrument", "-o", str(out), "-r", "text", "-m", *argv[2:]]
+    options = ["-p", "show_all=true"] if show_all else []
+    return [argv[0], "-m", "pyinstrument", "-o", str(out), "-r", "text", *options, "-m", *argv[2:]]
 
 
 def main() -> int:
@@ -42,6 +43,8 @@ def main() -> int:
     cli.add_argument("target", choices=TARGETS)
     cli.add_argument("--seconds", type=float, default=10.0)
     cli.add_argument("--connections", type=int, default=1)
+    cli.add_argument("--show-all", action="store_true", help="library frames too (httpx, litestar)")
+    cli.add_argument("--lines", type=int, default=80, help="lines of the report to print")
     args = cli.parse_args()
 
     load_cpus, server_cpus = placement()
@@ -53,7 +56,7 @@ def main() -> int:
     def server(name: str, argv: list[str], port: int, env: dict[str, str], profile: bool) -> Server:
         return Server(
             name,
-            profiled(argv, out) if profile else argv,
+            profiled(argv, out, show_all=args.show_all) if profile else argv,
             port=port,
             log_path=logs / f"{name}.log",
             env=env,
@@ -137,7 +140,7 @@ def main() -> int:
     )
     if out.exists():
         print(f"profile: {out.relative_to(ROOT)}")
-        print("\n".join(out.read_text().splitlines()[:80]))
+        print("\n".join(out.read_text().splitlines()[: args.lines]))
     else:
         print("no profile written (see the server log under", logs, ")")
     return 0

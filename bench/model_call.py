@@ -1,0 +1,116 @@
+"""What one model call costs the API in http mode, split into the model service and the client.
+
+Run: ``.venv/bin/python -m bench.model_call [--calls 2000]``. Prepares a small workspace, starts
+``riskscore model-server`` pinned to the server CPU, pins this process to the same CPU (where the
+API would run in the end-to-end benchmark) and times, per call, over one keep-alive connection:
+
+1. ``HttpxModelClient.predict([vector])``: what ``ScorePolicy`` awaits in http mode (flat body,
+   ``params.explain`` 3, answer decoding and checks);
+2. ``httpx.AsyncClient.post`` of a pre-encoded body of the same bytes: httpx alone;
+3. the same bytes over a raw asyncio socket (``bench/loadgen/aioclient.py``'s reader): the model
+   service's own round trip with next to no client.
+
+(1) - (3) is what the Python HTTP client adds to every scored application in http mode.
+Prints p50/p90 per case; writes nothing outside ``bench/results/work``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+import numpy as np
+
+from bench.compare_e2e import CLI, ROOT, clean_env
+from bench.config import placement
+from bench.loadgen.aioclient import encode_requests, read_response
+from bench.procs import Server, free_port, running
+from bench.workspace import new_root, prepare
+from riskscore.adapters.httpx.model_client import HttpxModelClient
+from riskscore.domain.features.catalogue import SCHEMA
+from riskscore.domain.features.schema import FeatureVector
+
+
+async def _time(fn: Callable[[int], Awaitable[object]], calls: int) -> str:
+    for i in range(calls // 10):
+        await fn(i)
+    samples = np.empty(calls)
+    for i in range(calls):
+        started = time.perf_counter()
+        await fn(i)
+        samples[i] = time.perf_counter() - started
+    p50, p90 = np.percentile(samples * 1e6, [50, 90])
+    return f"p50 {p50:7.0f} us   p90 {p90:7.0f} us"
+
+
+async def measure(url: str, rows: np.ndarray, calls: int) -> None:
+    vectors = [FeatureVector(schema_version=SCHEMA.version, values=tuple(r)) for r in rows]
+    body = json.dumps({"data": [[0, *rows[0].tolist()]], "params": {"explain": 3}}).encode()
+    client = HttpxModelClient(url)
+    raw = httpx.AsyncClient(base_url=url)
+    headers = {"Content-Type": "application/json"}
+    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection(host, port)
+    (request,) = encode_requests(host, port, "/predict-proba", [body])
+
+    async def socket_call(_: int) -> None:
+        writer.write(request)
+        await read_response(reader)
+
+    try:
+        cases: list[tuple[str, Callable[[int], Awaitable[object]]]] = [
+            (
+                "HttpxModelClient.predict (http mode)",
+                lambda i: client.predict([vectors[i % len(vectors)]]),
+            ),
+            (
+                "httpx.AsyncClient.post, same bytes",
+                lambda _: raw.post("/predict-proba", content=body, headers=headers),
+            ),
+            ("raw asyncio socket, same bytes", socket_call),
+        ]
+        for name, fn in cases:
+            print(f"{name:40} {await _time(fn, calls)}", flush=True)
+    finally:
+        writer.close()
+        await client.aclose()
+        await raw.aclose()
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--calls", type=int, default=2000)
+    args = cli.parse_args()
+    _, server_cpus = placement()
+    ws = prepare(new_root(), n_train=2000, n_apps=200)
+    port = free_port()
+    server = Server(
+        "model-call",
+        [
+            *CLI,
+            "model-server",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(ws.riskscore_data_dir("model-call")),
+        ],
+        port=port,
+        log_path=ws.root / "logs" / "model-call.log",
+        env=clean_env(),
+        cpus=server_cpus,
+        cwd=ROOT,
+    )
+    with running(server):
+        if server_cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(server_cpus))  # where the API runs in the benchmark
+        print(f"model service and this client on CPU {server_cpus}; load average {os.getloadavg()}")
+        asyncio.run(measure(server.url, ws.features[:200], args.calls))
+
+
+if __name__ == "__main__":
+    main()

@@ -56,6 +56,22 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def model_server(
+    name: str, data_dir: Path, logs: Path, cpus: Sequence[int] | None, port: int | None = None
+) -> Server:
+    """``riskscore model-server`` serving the registry under ``data_dir``, on a free port."""
+    port = port or free_port()
+    return Server(
+        name,
+        [*CLI, "model-server", "--port", str(port), "--data-dir", str(data_dir)],
+        port=port,
+        log_path=logs / f"{name}.log",
+        env=clean_env(),
+        cpus=cpus,
+        cwd=ROOT,
+    )
+
+
 def systems(ws: Workspace, cfg: RunConfig) -> list[System]:
     logs = ws.root / "logs"
     cpus = cfg.server_cpus
@@ -78,12 +94,7 @@ def systems(ws: Workspace, cfg: RunConfig) -> list[System]:
     model_port, api_port = free_port(), free_port()
     http_dir = ws.riskscore_data_dir("rs-http")
     model_url = f"http://127.0.0.1:{model_port}"
-    rs_model = server(
-        "riskscore-model-server",
-        [*CLI, "model-server", "--port", str(model_port), "--data-dir", str(http_dir)],
-        model_port,
-        clean_env(),
-    )
+    rs_model = model_server("riskscore-model-server", http_dir, logs, cpus, model_port)
     rs_api = server(
         "riskscore-api-http",
         [*CLI, "serve", "--port", str(api_port)],

@@ -14,12 +14,11 @@ codes (``"params": {"explain": 0}``), both for information (no goal on them).
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import httpx
 
-from bench.compare_e2e import ROOT, clean_env, sequential
+from bench.compare_e2e import model_server, sequential
 from bench.config import RunConfig
 from bench.equality import compare
 from bench.figures import get, ratio
@@ -29,7 +28,6 @@ from bench.procs import Server, free_port, running
 from bench.workspace import Workspace
 from riskscore.domain.features.catalogue import SCHEMA
 
-CLI = [sys.executable, "-m", "riskscore.adapters.cli.main"]
 BATCHES_CHECKED = 2
 
 
@@ -48,23 +46,8 @@ class Peer:
 
 def peers(ws: Workspace, cfg: RunConfig) -> list[Peer]:
     logs = ws.root / "logs"
-    port = free_port()
-    rs = Server(
-        "riskscore-model-server-serving",
-        [
-            *CLI,
-            "model-server",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(ws.riskscore_data_dir("rs-serving")),
-        ],
-        port=port,
-        log_path=logs / "riskscore-model-server-serving.log",
-        env=clean_env(),
-        cpus=cfg.server_cpus,
-        cwd=ROOT,
-    )
+    data_dir = ws.riskscore_data_dir("rs-serving")
+    rs = model_server("riskscore-model-server-serving", data_dir, logs, cfg.server_cpus)
     mlflow_port = free_port()
     model_dir = ws.root / "mlflow-model"
     mlflow = Server(

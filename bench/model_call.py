@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable
 import httpx
 import numpy as np
 
-from bench.compare_e2e import CLI, ROOT, clean_env
+from bench.compare_e2e import model_server
 from bench.config import placement
 from bench.loadgen.aioclient import encode_requests, read_response
-from bench.procs import Server, free_port, running
+from bench.procs import running
 from bench.workspace import new_root, prepare
 from riskscore.adapters.httpx.model_client import HttpxModelClient
 from riskscore.domain.features.catalogue import SCHEMA
@@ -88,22 +88,8 @@ def main() -> None:
     args = cli.parse_args()
     _, server_cpus = placement()
     ws = prepare(new_root(), n_train=2000, n_apps=200)
-    port = free_port()
-    server = Server(
-        "model-call",
-        [
-            *CLI,
-            "model-server",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(ws.riskscore_data_dir("model-call")),
-        ],
-        port=port,
-        log_path=ws.root / "logs" / "model-call.log",
-        env=clean_env(),
-        cpus=server_cpus,
-        cwd=ROOT,
+    server = model_server(
+        "model-call", ws.riskscore_data_dir("model-call"), ws.root / "logs", server_cpus
     )
     with running(server):
         if server_cpus and hasattr(os, "sched_setaffinity"):

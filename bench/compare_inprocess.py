@@ -2,8 +2,8 @@
 
 3. **inference**: riskscore's ``TreeEnsembleModel`` against the scikit-learn estimator it was compiled
    from, 1 row and 1,000 rows per call. Equality: the 1,000 probabilities agree within tolerance.
-4. **features**: parse + feature extraction per application, typical (the generated applications,
-   cycled) and large (a 500-fill Rx history over five years). There is no outside peer: the seed
+4. **features**: parse + feature extraction per application, typical (the workspace's generated applications
+   with 20-60 fills, cycled) and large (a 500-fill Rx history over five years). There is no outside peer: the seed
    architecture parses and extracts with riskscore's own code (``bench/peers/seed_api.py``), so the
    reference column is the floor, libxml2 building the two trees and nothing else.
 5. **audit**: records per second the journaled audit trail's writer delivers to SQLite against one

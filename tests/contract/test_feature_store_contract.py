@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import struct
 import threading
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from conftest import OutageSwitch
 from store_factories import T0, feature_record
 
-from riskscore.ports.feature_store import FeatureStore, FeatureStoreError
+from riskscore.domain.scoring import FeatureRecord
+from riskscore.ports.feature_store import FeatureBatch, FeatureStore, FeatureStoreError
 
 PAGE_CROSSING = 1_205  # more rows than one streaming page of any adapter we ship (500)
 
@@ -193,3 +196,122 @@ def test_threads_write_while_another_reads(feature_store: FeatureStore) -> None:
         thread.join()
     assert errors == []
     assert len(list(feature_store.iter_records())) == 400
+
+
+# -- iter_batches: the records of iter_records, column-wise -----------------------------------
+def _rows_of(batches: list[FeatureBatch]) -> list[tuple[str, str, str, str, bytes]]:
+    """Each batch row as (id, policy, as_of, schema version, the float64 bytes of its vector)."""
+    rows = []
+    for batch in batches:
+        assert batch.matrix.dtype == np.float64
+        assert batch.matrix.shape[0] == len(batch)
+        for i in range(len(batch)):
+            rows.append(
+                (
+                    batch.prediction_ids[i],
+                    batch.policy_numbers[i],
+                    batch.as_of[i],
+                    batch.schema_versions[i],
+                    batch.matrix[i].astype("<f8").tobytes(),
+                )
+            )
+    return rows
+
+
+def _record_rows(records: Iterator[FeatureRecord]) -> list[tuple[str, str, str, str, bytes]]:
+    return [
+        (
+            r.prediction_id,
+            r.policy_number,
+            r.as_of.isoformat(),
+            r.vector.schema_version,
+            struct.pack(f"<{len(r.vector.values)}d", *r.vector.values),
+        )
+        for r in records
+    ]
+
+
+def test_iter_batches_holds_iter_records_rows_in_order_bit_for_bit(
+    feature_store: FeatureStore,
+) -> None:
+    # Ties in time, ids shuffled against time, two schema versions, NaN, infinities, -0.0: the
+    # batches must hold exactly iter_records' rows and values, whatever the batch size.
+    records = [
+        feature_record(
+            f"p-{i * 389 % PAGE_CROSSING:05d}",
+            policy_number=f"POL-{i % 13}",
+            feature_ts=T0 + dt.timedelta(seconds=i // 7),
+            as_of=dt.date(2024, 1, 1) + dt.timedelta(days=i % 40),
+            schema_version="schema-b" if i % 5 == 0 else "schema-a",
+            values=(float(i), math.nan if i % 3 else -0.0, math.inf, -math.inf, i / 7.0),
+        )
+        for i in range(PAGE_CROSSING)
+    ]
+    for start in range(0, len(records), 300):
+        feature_store.write_many(records[start : start + 300])
+    expected = _record_rows(feature_store.iter_records())
+    assert len(expected) == PAGE_CROSSING
+    for batch_size in (500, 1_000_000):
+        stream = feature_store.iter_batches(batch_size=batch_size)
+        assert isinstance(stream, Iterator)
+        batches = list(stream)
+        assert [len(b) for b in batches[:-1]] == [batch_size] * (len(batches) - 1)
+        assert 0 < len(batches[-1]) <= batch_size
+        assert all(b.matrix.shape[1] == 5 for b in batches)
+        assert _rows_of(batches) == expected
+
+
+def test_iter_batches_filters_by_schema_like_iter_records(feature_store: FeatureStore) -> None:
+    feature_store.write_many(
+        [
+            feature_record("c", feature_ts=T0 + dt.timedelta(seconds=2)),
+            feature_record("b", feature_ts=T0, schema_version="schema-b"),
+            feature_record("a", feature_ts=T0 + dt.timedelta(seconds=2)),
+            feature_record("d", feature_ts=T0 - dt.timedelta(days=400)),
+        ]
+    )
+    for schema in ("schema-a", "schema-b"):
+        got = _rows_of(list(feature_store.iter_batches(schema, batch_size=2)))
+        assert got == _record_rows(feature_store.iter_records(schema))
+    assert [r[0] for r in _rows_of(list(feature_store.iter_batches("schema-a", 2)))] == [
+        "d",
+        "a",
+        "c",
+    ]
+    assert list(feature_store.iter_batches("schema-z")) == []
+
+
+def test_a_batch_ends_where_the_vector_length_changes(feature_store: FeatureStore) -> None:
+    lengths = [3, 3, 2, 2, 2, 3, 0, 0]
+    feature_store.write_many(
+        [
+            feature_record(
+                f"p-{i}",
+                feature_ts=T0 + dt.timedelta(seconds=i),
+                values=tuple(float(i * 10 + j) for j in range(n)),
+            )
+            for i, n in enumerate(lengths)
+        ]
+    )
+    batches = list(feature_store.iter_batches(batch_size=4))
+    assert [b.matrix.shape for b in batches] == [(2, 3), (2, 2), (1, 2), (1, 3), (2, 0)]
+    assert _rows_of(batches) == _record_rows(feature_store.iter_records())
+    assert batches[1].matrix.tolist() == [[20.0, 21.0], [30.0, 31.0]]
+
+
+def test_an_empty_store_has_no_batches_and_a_batch_size_below_one_is_refused(
+    feature_store: FeatureStore,
+) -> None:
+    assert list(feature_store.iter_batches()) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        feature_store.iter_batches(batch_size=0)
+
+
+def test_a_feature_batch_slices_its_columns_together(feature_store: FeatureStore) -> None:
+    feature_store.write_many(
+        [feature_record(f"p-{i}", feature_ts=T0 + dt.timedelta(seconds=i)) for i in range(5)]
+    )
+    (batch,) = feature_store.iter_batches()
+    tail = batch.slice(3)
+    assert _rows_of([tail]) == _rows_of([batch])[3:]
+    assert _rows_of([batch.slice(1, 2)]) == _rows_of([batch])[1:2]

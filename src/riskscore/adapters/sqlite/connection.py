@@ -154,19 +154,34 @@ class SqliteDatabase:
     ) -> Iterator[tuple[Any, ...]]:
         """Stream the rows of ``query`` (which ends in a WHERE clause) ordered by the unique pair
         ``keys``, one page per short read transaction; ``key_at`` locates the keys in a row."""
+        for rows in self.iter_keyset_pages(action, query, params, keys=keys, key_at=key_at):
+            yield from rows
+
+    def iter_keyset_pages(
+        self,
+        action: str,
+        query: str,
+        params: Sequence[object],
+        *,
+        keys: tuple[str, str],
+        key_at: tuple[int, int],
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """``iter_keyset``'s rows a page (``page_size`` rows, the last one shorter) at a time."""
         order = f" ORDER BY {keys[0]}, {keys[1]} LIMIT ?"
         after: tuple[object, object] | None = None
         while True:
             with self.read(action) as conn:
                 if after is None:
-                    rows = conn.execute(query + order, (*params, PAGE_SIZE)).fetchall()
+                    rows = conn.execute(query + order, (*params, page_size)).fetchall()
                 else:
                     rows = conn.execute(
                         f"{query} AND ({keys[0]}, {keys[1]}) > (?, ?){order}",
-                        (*params, *after, PAGE_SIZE),
+                        (*params, *after, page_size),
                     ).fetchall()
-            yield from rows
-            if len(rows) < PAGE_SIZE:
+            if rows:
+                yield rows
+            if len(rows) < page_size:
                 return
             after = (rows[-1][key_at[0]], rows[-1][key_at[1]])
 

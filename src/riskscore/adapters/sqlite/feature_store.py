@@ -1,10 +1,18 @@
-"""The online feature store in an embedded SQLite file (table ``online_features``)."""
+"""The online feature store in an embedded SQLite file (table ``online_features``).
+
+``iter_batches`` reads keyset pages of ``batch_size`` rows (one short read transaction and one
+index seek per page, as ``iter_records`` pages, so no reader holds the WAL back for a whole run) and
+turns a page into columns without a Python object per value: the page's vector BLOBs (little-endian
+float64, the codec's layout) are joined and viewed as one matrix.
+"""
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from riskscore.adapters.sqlite.codec import (
     NaiveDatetime,
@@ -15,10 +23,19 @@ from riskscore.adapters.sqlite.codec import (
     pack_values,
     unpack_values,
 )
+from riskscore.adapters.sqlite.connection import PAGE_SIZE
 from riskscore.adapters.sqlite.migrate import open_database
 from riskscore.domain.features.schema import FeatureVector
 from riskscore.domain.scoring import FeatureRecord
-from riskscore.ports.feature_store import FeatureStore, FeatureStoreError, FeatureStoreUnavailable
+from riskscore.ports.feature_store import (
+    DEFAULT_BATCH_ROWS,
+    FeatureBatch,
+    FeatureStore,
+    FeatureStoreError,
+    FeatureStoreUnavailable,
+    check_batch_size,
+    length_runs,
+)
 
 _COLUMNS = "prediction_id, policy_number, as_of, feature_ts, schema_version, vector_values"
 _INSERT = (
@@ -41,6 +58,31 @@ def _decode(row: Row) -> FeatureRecord:
         feature_ts=decode_datetime(feature_ts),
         vector=FeatureVector(schema_version=schema_version, values=unpack_values(blob)),
     )
+
+
+def _columns(
+    ids: Sequence[str],
+    policies: Sequence[str],
+    as_of: Sequence[str],
+    schemas: Sequence[str],
+    blobs: Sequence[bytes],
+) -> FeatureBatch:
+    """One batch of rows whose vectors have one length: the BLOBs joined are the matrix."""
+    width = len(blobs[0]) // 8
+    if width:
+        matrix = np.frombuffer(b"".join(blobs), dtype=_LE_FLOAT64).reshape(len(blobs), width)
+    else:
+        matrix = np.empty((len(blobs), 0), dtype=np.float64)
+    return FeatureBatch(
+        prediction_ids=ids,
+        policy_numbers=policies,
+        as_of=as_of,
+        schema_versions=schemas,
+        matrix=matrix.astype(np.float64, copy=False),
+    )
+
+
+_LE_FLOAT64 = np.dtype("<f8")
 
 
 class SqliteFeatureStore(FeatureStore):
@@ -101,24 +143,44 @@ class SqliteFeatureStore(FeatureStore):
 
     def iter_records(self, schema_version: str | None = None) -> Iterator[FeatureRecord]:
         """Keyset pages (``connection.PAGE_SIZE`` rows); rows inserted after the call are not seen."""
-        with self._db.read("iterate feature records") as conn:
-            (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM online_features").fetchone()
-        return self._pages(int(last_id), schema_version)
+        pages = self._pages("iterate feature records", schema_version, PAGE_SIZE)
+        return (_decode(row) for page in pages for row in page)
 
-    def _pages(self, last_id: int, schema_version: str | None) -> Iterator[FeatureRecord]:
+    def iter_batches(
+        self, schema_version: str | None = None, batch_size: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[FeatureBatch]:
+        """Keyset pages of ``batch_size`` rows as columns; rows inserted after the call are not seen."""
+        check_batch_size(batch_size)
+        return self._batches(self._pages("iterate feature batches", schema_version, batch_size))
+
+    def _pages(
+        self, action: str, schema_version: str | None, page_size: int
+    ) -> Iterator[list[Row]]:
+        with self._db.read(action) as conn:
+            (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM online_features").fetchone()
         query = f"SELECT {_COLUMNS} FROM online_features WHERE id <= ?"  # noqa: S608
-        params: tuple[object, ...] = (last_id,)
+        params: tuple[object, ...] = (int(last_id),)
         if schema_version is not None:
             query += " AND schema_version = ?"
             params += (schema_version,)
-        rows = self._db.iter_keyset(
-            "iterate feature records",
+        return self._db.iter_keyset_pages(
+            action,
             query,
             params,
             keys=("feature_ts", "prediction_id"),
             key_at=(3, 0),
+            page_size=page_size,
         )
-        return (_decode(row) for row in rows)
+
+    @staticmethod
+    def _batches(pages: Iterator[list[Row]]) -> Iterator[FeatureBatch]:
+        for page in pages:
+            ids, policies, as_of, _, schemas, blobs = zip(*page, strict=True)
+            if len(set(map(len, blobs))) == 1:
+                yield _columns(ids, policies, as_of, schemas, blobs)
+                continue
+            for cut in length_runs([len(blob) for blob in blobs]):
+                yield _columns(ids[cut], policies[cut], as_of[cut], schemas[cut], blobs[cut])
 
     def purge_policy(self, policy_number: str) -> int:
         with self._db.write("purge feature records") as conn:

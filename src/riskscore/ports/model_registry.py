@@ -12,6 +12,7 @@ current (``DefaultPointer`` implements exactly this, so adapters share it).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -78,6 +79,35 @@ class ScoringModel(Protocol):
 
     def predict_proba(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Positive-class probability per row, without reason codes (the fast batch path)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModelScores:
+    """A matrix's scores as arrays, one entry per row: ``predict``'s numbers without per-row structs.
+
+    ``reason_index[i, j]`` is the column (in ``feature_names``) of row ``i``'s ``j``-th reason code,
+    ``-1`` where the row has fewer codes; ``reason_value`` holds the row's own value of that feature
+    (NaN: missing, a ``ReasonCode.value`` of None).
+    """
+
+    probability: npt.NDArray[np.float64]
+    raw_score: npt.NDArray[np.float64]
+    reason_index: npt.NDArray[np.int64]
+    reason_contribution: npt.NDArray[np.float64]
+    reason_value: npt.NDArray[np.float64]
+    feature_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.probability.shape[0])
+
+
+@runtime_checkable
+class ScoresInArrays(Protocol):
+    """Optional capability of a ``ScoringModel``: batch rescoring uses it when present."""
+
+    def predict_arrays(self, matrix: npt.NDArray[np.float64], *, explain: int = 3) -> ModelScores:
+        """Exactly ``predict``'s probabilities, raw scores and reason codes, as arrays."""
         ...
 
 

@@ -25,10 +25,20 @@ import numpy.typing as npt
 
 from riskscore.adapters.treemodel.ensemble import CompiledEnsemble, EnsembleFormatError
 from riskscore.domain.scoring import ModelPrediction, ModelRef, ReasonCode
-from riskscore.ports.model_registry import DEFAULT_MODEL_NAME, InvalidFeatureMatrix, ScoringModel
+from riskscore.ports.model_registry import (
+    DEFAULT_MODEL_NAME,
+    InvalidFeatureMatrix,
+    ModelScores,
+    ScoresInArrays,
+    ScoringModel,
+)
 
 CHUNK_ROWS = 64
 """Rows scored per pass in a batch; measured best of 16..1000 on 1,500-node models (bench/predict.py)."""
+BLOCK_ROWS = 4096
+"""Rows whose contributions are held at once while choosing reason codes (memory: 8 bytes x features)."""
+FEW_CODES = 8
+"""Up to this many reason codes per row, ``_smallest`` picks them by repeated ``argmin``."""
 
 UNREGISTERED = ModelRef(name=DEFAULT_MODEL_NAME, version="UNREGISTERED")
 
@@ -44,13 +54,27 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def sigmoid(z: F64) -> F64:
-    """Logistic function without overflow for large ``|z|``."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+def _smallest(values: F64, k: int) -> I64:
+    """Columns of each row's ``k`` smallest values, smallest first, ties in column order.
+
+    Exactly ``np.argsort(values, axis=1, kind="stable")[:, :k]``. For the few reason codes asked
+    for in practice, ``k`` passes of ``argmin`` (which returns the first of equal minima) do it in
+    a fraction of the time of sorting every row; NaN or infinite values take the sort.
+    """
+    rows = values.shape[0]
+    if k > FEW_CODES or not np.isfinite(values).all():
+        return np.argsort(values, axis=1, kind="stable")[:, :k]
+    work = values.copy()
+    everyone = np.arange(rows)
+    out = np.empty((rows, k), dtype=np.int64)
+    for j in range(k):
+        smallest = work.argmin(axis=1)
+        out[:, j] = smallest
+        work[everyone, smallest] = np.inf
+    return out
 
 
-class TreeEnsembleModel(ScoringModel):
+class TreeEnsembleModel(ScoringModel, ScoresInArrays):
     """A compiled binary tree ensemble scoring feature rows in schema order."""
 
     __slots__ = (
@@ -217,21 +241,27 @@ class TreeEnsembleModel(ScoringModel):
         return self._raw(self._routed(self._matrix(matrix)))
 
     def _raw(self, x: F64) -> F64:
+        """Baseline plus the reached leaves' values summed in tree order, left to right.
+
+        The order is the one ``np.bincount`` follows when ``predict`` explains (it adds a row's
+        leaf values tree after tree), so every path gives bit-identical scores: ``cumsum`` is a
+        sequential sum by definition, where ``sum`` would add pairwise and differ in the last bits.
+        """
         rows = x.shape[0]
         if rows == 1:
-            return np.array([self._baseline + self._leaf_value.take(self._row_leaves(x[0])).sum()])
+            leaf_values = self._leaf_value.take(self._row_leaves(x[0]))
+            return np.array([self._baseline + float(np.cumsum(leaf_values)[-1])])
         out = np.empty(rows, dtype=np.float64)
         for start in range(0, rows, CHUNK_ROWS):
             leaves = self._leaves(x[start : start + CHUNK_ROWS])
-            out[start : start + CHUNK_ROWS] = self._leaf_value.take(leaves).sum(axis=1)
+            out[start : start + CHUNK_ROWS] = np.cumsum(self._leaf_value.take(leaves), axis=1)[
+                :, -1
+            ]
         out += self._baseline
         return out
 
     def predict_proba(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        raw = self.raw_scores(matrix)
-        if raw.shape[0] == 1:
-            return np.array([_sigmoid(float(raw[0]))])
-        return sigmoid(raw)
+        return self.predict_arrays(matrix, explain=0).probability
 
     def contributions(self, matrix: npt.ArrayLike) -> tuple[F64, F64]:
         """Per-row feature contributions [rows, features] and raw scores [rows].
@@ -255,40 +285,75 @@ class TreeEnsembleModel(ScoringModel):
         sums = np.bincount(bins.ravel(), weights.ravel(), rows * width)
         return cast(F64, sums).reshape(rows, width)
 
+    def predict_arrays(self, matrix: npt.NDArray[np.float64], *, explain: int = 3) -> ModelScores:
+        """``predict`` as arrays (``ScoresInArrays``): the same numbers, bit for bit, for any batch."""
+        given = self._matrix(matrix)
+        x = self._routed(given)
+        rows = x.shape[0]
+        k = min(max(explain, 0), self._n)
+        top = np.empty((rows, k), dtype=np.int64)
+        contribution = np.empty((rows, k), dtype=np.float64)
+        if k == 0:
+            raw = self._raw(x)
+        else:
+            raw = np.empty(rows, dtype=np.float64)
+            n = self._n
+            for start in range(0, rows, BLOCK_ROWS):
+                stop = min(start + BLOCK_ROWS, rows)
+                sums = np.empty((stop - start, n + 1), dtype=np.float64)
+                for at in range(start, stop, CHUNK_ROWS):
+                    end = min(at + CHUNK_ROWS, stop)
+                    sums[at - start : end - start] = self._chunk_sums(x[at:end])
+                neg = sums[:, :n]
+                chosen = _smallest(neg, k)
+                top[start:stop] = chosen
+                contribution[start:stop] = -np.take_along_axis(neg, chosen, axis=1)
+                raw[start:stop] = self._baseline - sums[:, n]
+        return ModelScores(
+            probability=np.fromiter(map(_sigmoid, raw.tolist()), dtype=np.float64, count=rows),
+            raw_score=raw,
+            reason_index=top,
+            reason_contribution=contribution,
+            reason_value=np.take_along_axis(given, top, axis=1),
+            feature_names=self._names,
+        )
+
     def predict(
         self, matrix: npt.NDArray[np.float64], *, explain: int = 3
     ) -> list[ModelPrediction]:
-        given = self._matrix(matrix)
-        x = self._routed(given)
-        if explain <= 0:
+        if explain > 0 and self._n > 0:
+            given = self._matrix(matrix)
+            if given.shape[0] == 1:  # the real-time path: one row, no per-chunk bookkeeping
+                return [self._predict_row(self._routed(given)[0], given[0], min(explain, self._n))]
+        scores = self.predict_arrays(matrix, explain=explain)
+        if scores.reason_index.shape[1] == 0:
             return [
-                ModelPrediction(probability=_sigmoid(r), raw_score=r, model=self._ref)
-                for r in self._raw(x).tolist()
+                ModelPrediction(probability=p, raw_score=r, model=self._ref)
+                for p, r in zip(scores.probability.tolist(), scores.raw_score.tolist(), strict=True)
             ]
-        k = min(explain, self._n)
-        if x.shape[0] == 1:
-            return [self._predict_row(x[0], given[0], k)]
-        results: list[ModelPrediction] = []
-        for start in range(0, x.shape[0], CHUNK_ROWS):
-            sums = self._chunk_sums(x[start : start + CHUNK_ROWS])
-            neg = sums[:, : self._n]
-            top = np.argsort(neg, axis=1, kind="stable")[:, :k]
-            top_contrib = (-np.take_along_axis(neg, top, axis=1)).tolist()
-            top_value = np.take_along_axis(given[start : start + CHUNK_ROWS], top, axis=1).tolist()
-            raw = (self._baseline - sums[:, self._n]).tolist()
-            for r, idx, cs, vs in zip(raw, top.tolist(), top_contrib, top_value, strict=True):
-                results.append(self._prediction(r, idx, cs, vs))
-        return results
+        return [
+            self._prediction(r, idx, cs, vs)
+            for r, idx, cs, vs in zip(
+                scores.raw_score.tolist(),
+                scores.reason_index.tolist(),
+                scores.reason_contribution.tolist(),
+                scores.reason_value.tolist(),
+                strict=True,
+            )
+        ]
 
     def _predict_row(self, x: F64, given: F64, k: int) -> ModelPrediction:
         leaves = self._row_leaves(x)
         n = self._n
-        sums = np.bincount(
-            self._path_feature.take(leaves, axis=0).ravel(),
-            self._neg_path_delta.take(leaves, axis=0).ravel(),
-            n + 1,
+        sums = cast(
+            F64,
+            np.bincount(
+                self._path_feature.take(leaves, axis=0).ravel(),
+                self._neg_path_delta.take(leaves, axis=0).ravel(),
+                n + 1,
+            ),
         )
-        top = sums[:n].argsort(kind="stable")[:k]
+        top = _smallest(sums[None, :n], k)[0]
         return self._prediction(
             self._baseline - float(sums[n]),
             top.tolist(),

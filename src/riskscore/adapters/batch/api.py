@@ -21,9 +21,19 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from riskscore.adapters.batch.rows import OutcomesJob, decode_outcomes
-from riskscore.adapters.batch.runner import ChunkRunner, RunSpec, chunks, default_workers
+from riskscore.adapters.batch.jobs import OutcomesJob, decode_outcomes
+from riskscore.adapters.batch.runner import (
+    Chunk,
+    ChunkRunner,
+    RunSpec,
+    batch_chunks,
+    chunks,
+    default_workers,
+    feature_chunk_rows,
+    source_rows,
+)
 from riskscore.adapters.batch.sources import (
+    BatchedSource,
     ConnectionFactory,
     RescoreSource,
     looks_like_query,
@@ -147,7 +157,13 @@ def _outcomes(
     runner: ChunkRunner[Any], source: RescoreSource, batch_size: int, resources: Resources
 ) -> Iterator[RescoreOutcome]:
     try:
-        for _, _, data in runner.run(chunks(source, batch_size)):
+        for _, _, data in runner.run(_chunks(source, batch_size)):
             yield from decode_outcomes(data)
     finally:
         resources.close()
+
+
+def _chunks(source: RescoreSource, batch_size: int) -> Iterator[Chunk]:
+    if isinstance(source, BatchedSource):
+        return batch_chunks(source.batches(feature_chunk_rows(batch_size)))
+    return chunks(source_rows(source), batch_size)

@@ -15,10 +15,19 @@ from pathlib import Path
 import msgspec
 
 from riskscore.adapters.batch.compare import CompareReport, compare_report, read_compare_rows
+from riskscore.adapters.batch.jobs import ChunkOutput, OutputJob, decode_records
 from riskscore.adapters.batch.parquet import jsonl_to_parquet, require_pyarrow
-from riskscore.adapters.batch.rows import ChunkOutput, OutputJob, RowKind, decode_records
-from riskscore.adapters.batch.runner import ChunkRunner, RunSpec, chunks
-from riskscore.adapters.batch.sources import RescoreSource
+from riskscore.adapters.batch.rows import RowKind
+from riskscore.adapters.batch.runner import (
+    Chunk,
+    ChunkRunner,
+    RunSpec,
+    batch_chunks,
+    chunks,
+    feature_chunk_rows,
+    source_rows,
+)
+from riskscore.adapters.batch.sources import BatchedSource, Pending, RescoreSource
 from riskscore.adapters.batch.state import (
     OutputAppender,
     OutputFormat,
@@ -32,7 +41,7 @@ from riskscore.adapters.batch.state import (
     write_state,
 )
 from riskscore.domain.scoring import RiskClassThresholds
-from riskscore.domain.usecases.rescore import RescoreInput
+from riskscore.ports.feature_store import FeatureBatch
 from riskscore.ports.model_registry import ScoringModel
 from riskscore.ports.prediction_log import PredictionLog
 from riskscore.settings import Settings
@@ -121,7 +130,7 @@ def run_to_file(
         )
         resume_at = None
     resumed_from = state.rows_done
-    rows = _skip(iter(request.source), state)
+    work = _chunks(request.source, request.batch_size, state)
     appender = OutputAppender(spool, resume_at=resume_at, durable=request.durable)
     if not request.resume:
         write_state(request.out, state, durable=request.durable)
@@ -142,9 +151,7 @@ def run_to_file(
     started = time.perf_counter()
     total = request.source.total
     try:
-        for start, size, output in runner.run(
-            chunks(rows, request.batch_size, start=state.rows_done)
-        ):
+        for start, size, output in runner.run(work):
             state = _commit(request, appender, state, start + size, output)
             if progress is not None:
                 progress(
@@ -171,18 +178,44 @@ def run_to_file(
     )
 
 
-def _skip(rows: Iterator[RescoreInput], state: RunState) -> Iterator[RescoreInput]:
+def _chunks(source: RescoreSource, batch_size: int, state: RunState) -> Iterator[Chunk]:
+    """The input's chunks after the rows already done (checked at once, before any output)."""
+    if isinstance(source, BatchedSource):
+        batches = _skip_batches(iter(source.batches(feature_chunk_rows(batch_size))), state)
+        return batch_chunks(batches, start=state.rows_done)
+    return chunks(_skip(source_rows(source), state), batch_size, start=state.rows_done)
+
+
+def _skip_batches(batches: Iterator[FeatureBatch], state: RunState) -> Iterator[FeatureBatch]:
+    """``_skip`` for an input read column-wise."""
+    left = state.rows_done
+    if left == 0:
+        return batches
+    for batch in batches:
+        if len(batch) < left:
+            left -= len(batch)
+            continue
+        _check_last_done(batch.policy_numbers[left - 1], state)
+        return itertools.chain([batch.slice(left)], batches)
+    raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
+
+
+def _check_last_done(policy_number: str, state: RunState) -> None:
+    if policy_number != state.last_policy_number:
+        raise ResumeError(
+            f"the input changed since the interrupted run: row {state.rows_done - 1} is no longer "
+            "the policy it was"
+        )
+
+
+def _skip(rows: Iterator[Pending], state: RunState) -> Iterator[Pending]:
     """Drop the rows an interrupted run already wrote, checking the input still lines up."""
     if state.rows_done == 0:
         return rows
     done = list(itertools.islice(rows, state.rows_done - 1, state.rows_done))
     if not done:
         raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
-    if done[0].policy_number != state.last_policy_number:
-        raise ResumeError(
-            f"the input changed since the interrupted run: row {state.rows_done - 1} is no longer "
-            "the policy it was"
-        )
+    _check_last_done(done[0].policy_number, state)
     return rows
 
 

@@ -1,4 +1,4 @@
-"""Output rows of a batch run (the file format users read) and the per-chunk jobs that make them.
+"""Output rows of a batch run: the file format users read.
 
 The edge owns its schema (STYLE.md 5): domain outcomes are mapped explicitly onto flat rows.
 
@@ -9,27 +9,19 @@ The edge owns its schema (STYLE.md 5): domain outcomes are mapped explicitly ont
 - ``CompareRow``: ``--compare V1 V2`` writes one per input row: both scores and classes and
   ``shift = to_score - from_score``; a row refused by either model has ``error`` instead.
 
-Jobs run in workers (``runner.Job``) and return bytes: encoding there spreads the cost over the
-processes instead of serializing it in the parent.
+The jobs that make them are in ``jobs.py``; ``columnar.py`` writes ``ResultRow`` lines straight
+from a scored batch's columns, byte for byte what encoding the rows gives.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
 
-from riskscore.adapters.batch.runner import Worker
-from riskscore.domain.scoring import PredictionRecord, ReasonCode
-from riskscore.domain.usecases.rescore import (
-    RescoreFailure,
-    RescoreInput,
-    RescoreOutcome,
-    RescoreResult,
-)
+from riskscore.domain.scoring import ReasonCode
+from riskscore.domain.usecases.rescore import RescoreFailure, RescoreOutcome
 
 
 class RowError(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,84 +124,3 @@ def compare_row(
         from_class=before.risk_class,
         to_class=after.risk_class,
     )
-
-
-_outcomes_encoder = msgspec.msgpack.Encoder()
-_outcomes_decoder = msgspec.msgpack.Decoder(list[RescoreResult | RescoreFailure])
-_records_decoder = msgspec.msgpack.Decoder(list[PredictionRecord])
-_lines_encoder = msgspec.json.Encoder()
-
-
-def decode_outcomes(data: bytes | list[RescoreOutcome]) -> list[RescoreOutcome]:
-    if isinstance(data, bytes):
-        return _outcomes_decoder.decode(data)
-    return data
-
-
-def decode_records(data: bytes) -> list[PredictionRecord]:
-    return _records_decoder.decode(data)
-
-
-@dataclass(frozen=True, slots=True)
-class OutcomesJob:
-    """The library's job: the outcomes themselves, msgpack-encoded when they cross processes."""
-
-    packed: bool = True
-
-    def __call__(
-        self, worker: Worker, start: int, rows: list[RescoreInput]
-    ) -> bytes | list[RescoreOutcome]:
-        outcomes = worker.policies.rescore(start, rows)
-        return _outcomes_encoder.encode(outcomes) if self.packed else outcomes
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkOutput:
-    """One chunk's output lines (JSON Lines bytes), its counts, and records to log (msgpack)."""
-
-    lines: bytes
-    rows: int
-    failures: int
-    last_policy_number: str
-    records: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutputJob:
-    """The CLI's job: output lines (``ResultRow`` or, with two models, ``CompareRow``)."""
-
-    kind: RowKind = "result"
-    log: bool = False
-
-    def __call__(self, worker: Worker, start: int, rows: list[RescoreInput]) -> ChunkOutput:
-        policies = worker.policies
-        prepared = policies.prepare(start, rows)
-        scored = [policies.score(prepared, model) for model in worker.models]
-        records: list[PredictionRecord] = []
-        if self.log:
-            records = [o.prediction for per in scored for o in per if isinstance(o, RescoreResult)]
-        if self.kind == "compare":
-            versions = [model.ref.version for model in worker.models]
-            lines = _lines_encoder.encode_lines(
-                [compare_row(a, b, versions[0], versions[1]) for a, b in zip(*scored, strict=True)]
-            )
-            failures = sum(
-                1
-                for a, b in zip(*scored, strict=True)
-                if isinstance(a, RescoreFailure) or isinstance(b, RescoreFailure)
-            )
-        else:
-            run_id = worker.batch_run_id
-            lines = _lines_encoder.encode_lines([result_row(o, run_id) for o in scored[0]])
-            failures = _count_failures(scored[0])
-        return ChunkOutput(
-            lines=lines,
-            rows=len(rows),
-            failures=failures,
-            last_policy_number=rows[-1].policy_number,
-            records=_outcomes_encoder.encode(records) if self.log else None,
-        )
-
-
-def _count_failures(outcomes: Sequence[RescoreOutcome]) -> int:
-    return sum(1 for o in outcomes if isinstance(o, RescoreFailure))

@@ -15,6 +15,14 @@ run goes on; a source that cannot be opened at all raises ``SourceError``.
 
 ``description`` names the input (never its content) so an interrupted run can check it resumes on the
 same input; ``total`` is the number of rows when known cheaply (for the progress display).
+
+Two optional capabilities let a run skip per-row work in the parent process:
+
+- ``BatchedSource.batches(batch_size)`` (``FeatureStoreSource``): the rows as column-wise
+  ``FeatureBatch``es straight from ``FeatureStore.iter_batches``, scored a batch at a time;
+- ``DeferredSource.references()`` (``DatasetSource``): the rows as ``EvidenceFiles`` (a policy
+  number, an as-of date and two paths) that the worker scoring the chunk reads itself, so the parent
+  neither reads nor ships the XML. ``EvidenceFiles.read`` gives what iterating the source gives.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import msgspec
 
 from riskscore.domain.usecases.rescore import RescoreInput, StoredVector, UnreadableRow
 from riskscore.domain.usecases.score_policy import ScoreRequest
-from riskscore.ports.feature_store import FeatureStore, FeatureStoreError
+from riskscore.ports.feature_store import FeatureBatch, FeatureStore, FeatureStoreError
 
 SOURCE_TAG = "rescore"
 """``ScoreRequest.source`` of re-scored applications (the use case records ``rescore`` anyway)."""
@@ -61,6 +69,63 @@ class RescoreSource(Protocol):
         ...
 
     def __iter__(self) -> Iterator[RescoreInput]: ...
+
+
+@runtime_checkable
+class BatchedSource(Protocol):
+    """A source of stored feature vectors that can hand them over column-wise."""
+
+    def batches(self, batch_size: int) -> Iterator[FeatureBatch]:
+        """The rows of ``__iter__``, same order, as batches of at most ``batch_size`` rows."""
+        ...
+
+
+class EvidenceFiles(msgspec.Struct, frozen=True, kw_only=True):
+    """An application whose two evidence documents are files, read where the chunk is scored."""
+
+    policy_number: str
+    as_of: dt.date
+    mib_path: str
+    rx_path: str
+
+    def read(self) -> ScoreRequest | UnreadableRow:
+        try:
+            mib = Path(self.mib_path).read_bytes()
+        except OSError:
+            return _unreadable(
+                self.policy_number, MISSING_EVIDENCE, "mib_xml: no readable mib/<policy>.xml"
+            )
+        try:
+            rx = Path(self.rx_path).read_bytes()
+        except OSError:
+            return _unreadable(
+                self.policy_number, MISSING_EVIDENCE, "rx_xml: no readable rx/<policy>.xml"
+            )
+        return ScoreRequest(
+            policy_number=self.policy_number,
+            mib_xml=mib,
+            rx_xml=rx,
+            as_of=self.as_of,
+            source=SOURCE_TAG,
+        )
+
+
+Pending = RescoreInput | EvidenceFiles
+"""A row on its way to a worker: ``EvidenceFiles`` are read there (``resolve``)."""
+
+
+def resolve(rows: list[Pending]) -> list[RescoreInput]:
+    """Read the evidence files a chunk refers to; other rows pass as they are."""
+    return [row.read() if isinstance(row, EvidenceFiles) else row for row in rows]
+
+
+@runtime_checkable
+class DeferredSource(Protocol):
+    """A source whose rows can be handed over as references that workers read themselves."""
+
+    def references(self) -> Iterator[UnreadableRow | EvidenceFiles]:
+        """The rows of ``__iter__``, same order, with ``EvidenceFiles`` in place of requests."""
+        ...
 
 
 class _Application(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,7 +180,12 @@ class DatasetSource:
             return None
 
     def __iter__(self) -> Iterator[RescoreInput]:
-        mib_dir, rx_dir = self.directory / "mib", self.directory / "rx"
+        for row in self.references():
+            yield row.read() if isinstance(row, EvidenceFiles) else row
+
+    def references(self) -> Iterator[UnreadableRow | EvidenceFiles]:
+        """``labels.csv`` rows as file references: only ``labels.csv`` is read here."""
+        mib_dir, rx_dir = str(self.directory / "mib"), str(self.directory / "rx")
         try:
             labels = self._labels.open("rb")
         except OSError as exc:
@@ -128,7 +198,8 @@ class DatasetSource:
                     continue
                 yield self._row(number, line, mib_dir, rx_dir)
 
-    def _row(self, number: int, line: bytes, mib_dir: Path, rx_dir: Path) -> RescoreInput:
+    @staticmethod
+    def _row(number: int, line: bytes, mib_dir: str, rx_dir: str) -> UnreadableRow | EvidenceFiles:
         parts = line.split(b",")
         policy = parts[0].decode("utf-8", "replace")
         if len(parts) != 3 or "/" in policy or "\\" in policy or policy in ("", ".", ".."):
@@ -139,16 +210,11 @@ class DatasetSource:
             return _unreadable(
                 policy, INVALID_ROW, f"labels.csv line {number}: as_of is not a date"
             )
-        try:
-            mib = (mib_dir / f"{policy}.xml").read_bytes()
-        except OSError:
-            return _unreadable(policy, MISSING_EVIDENCE, "mib_xml: no readable mib/<policy>.xml")
-        try:
-            rx = (rx_dir / f"{policy}.xml").read_bytes()
-        except OSError:
-            return _unreadable(policy, MISSING_EVIDENCE, "rx_xml: no readable rx/<policy>.xml")
-        return ScoreRequest(
-            policy_number=policy, mib_xml=mib, rx_xml=rx, as_of=as_of, source=SOURCE_TAG
+        return EvidenceFiles(
+            policy_number=policy,
+            as_of=as_of,
+            mib_path=f"{mib_dir}/{policy}.xml",
+            rx_path=f"{rx_dir}/{policy}.xml",
         )
 
 
@@ -229,6 +295,12 @@ class FeatureStoreSource:
                     as_of=record.as_of,
                     prediction_id=record.prediction_id,
                 )
+        except FeatureStoreError as exc:
+            raise SourceError(f"feature store: {exc}") from exc
+
+    def batches(self, batch_size: int) -> Iterator[FeatureBatch]:
+        try:
+            yield from self.store.iter_batches(batch_size=batch_size)
         except FeatureStoreError as exc:
             raise SourceError(f"feature store: {exc}") from exc
 

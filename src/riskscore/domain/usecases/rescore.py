@@ -30,6 +30,12 @@ functions, so a batch score and a real-time score of the same evidence are the s
 9. A run's prediction ids are derived from its ``batch_run_id``, its start time, the model version
    and the input index (UUIDv7 layout, time = run start): scoring a chunk again after an
    interruption gives the same ids, so the prediction log (idempotent by id) holds each row once.
+
+Stored vectors read column-wise (``FeatureStore.iter_batches``) are scored a batch at a time by
+``score_batch``: the same rules 4-9 with the same numbers, computed over arrays
+(``rescore_columns``, the model's ``predict_arrays``), into a ``ScoredBatch`` the caller writes out
+column by column or turns into outcomes. A batch the model refuses, or a model that scores only
+through ``predict``, goes through ``score`` row by row instead.
 """
 
 from __future__ import annotations
@@ -40,15 +46,24 @@ from dataclasses import dataclass
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
-from riskscore.domain.features.schema import FeatureVector
+from riskscore.domain.features.schema import FeatureVector, content_hashes
 from riskscore.domain.scoring import (
     ModelPrediction,
+    ModelRef,
     PredictionRecord,
+    ReasonCode,
     RiskClass,
     RiskClassThresholds,
 )
 from riskscore.domain.usecases.ids import derived_prediction_id
+from riskscore.domain.usecases.rescore_columns import (
+    RISK_CLASSES,
+    derived_prediction_ids,
+    no_scores,
+    risk_class_codes,
+)
 from riskscore.domain.usecases.score_policy import (
     FeatureExtractor,
     InvalidScoreRequest,
@@ -59,7 +74,13 @@ from riskscore.domain.usecases.score_policy import (
 )
 from riskscore.ports.clock import Clock
 from riskscore.ports.evidence_parser import EvidenceError, EvidenceParser
-from riskscore.ports.model_registry import InvalidFeatureMatrix, ScoringModel
+from riskscore.ports.feature_store import FeatureBatch
+from riskscore.ports.model_registry import (
+    InvalidFeatureMatrix,
+    ModelScores,
+    ScoresInArrays,
+    ScoringModel,
+)
 
 SOURCE = "rescore"
 """``PredictionRecord.source`` of every re-scored prediction."""
@@ -159,6 +180,94 @@ class PreparedChunk:
     usable: tuple[_Usable, ...]
     failures: dict[int, RescoreFailure]
     started: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScoredBatch:
+    """The outcomes of a ``FeatureBatch`` (input indexes ``start ..``) as columns.
+
+    Row ``offset`` of the batch is refused when ``failures`` has it, else it is the ``j``-th scored
+    row (``scored[j] == offset``, ascending): ``scores``, ``risk_classes`` (positions in
+    ``RISK_CLASSES``), ``feature_hashes`` and ``prediction_ids`` hold one entry per scored row.
+    ``fallback`` holds the outcomes instead when the batch was scored row by row.
+    """
+
+    start: int
+    batch: FeatureBatch
+    model: ModelRef
+    schema_version: str
+    batch_run_id: str
+    scored: npt.NDArray[np.intp]
+    scores: ModelScores
+    risk_classes: npt.NDArray[np.intp]
+    feature_hashes: Sequence[str]
+    prediction_ids: Sequence[str]
+    failures: dict[int, RescoreFailure]
+    scored_at: dt.datetime
+    inference_ms: float
+    total_ms: float
+    fallback: list[RescoreOutcome] | None = None
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def outcomes(self) -> list[RescoreOutcome]:
+        """One ``RescoreResult`` or ``RescoreFailure`` per row, in order (what ``score`` answers)."""
+        if self.fallback is not None:
+            return self.fallback
+        outcomes: list[RescoreOutcome | None] = [None] * len(self.batch)
+        for offset, failure in self.failures.items():
+            outcomes[offset] = failure
+        names = self.scores.feature_names
+        batch = self.batch
+        for j, (offset, probability, klass, codes) in enumerate(
+            zip(
+                self.scored.tolist(),
+                self.scores.probability.tolist(),
+                self.risk_classes.tolist(),
+                _reason_codes(self.scores, names),
+                strict=True,
+            )
+        ):
+            record = PredictionRecord(
+                prediction_id=self.prediction_ids[j],
+                policy_number=batch.policy_numbers[offset],
+                risk_score=probability,
+                risk_class=RISK_CLASSES[klass],
+                model_name=self.model.name,
+                model_version=self.model.version,
+                feature_schema_version=self.schema_version,
+                feature_hash=self.feature_hashes[j],
+                reason_codes=codes,
+                scored_at=self.scored_at,
+                as_of=dt.date.fromisoformat(batch.as_of[offset]),
+                inference_ms=self.inference_ms,
+                total_ms=self.total_ms,
+                source=SOURCE,
+                batch_run_id=self.batch_run_id,
+            )
+            outcomes[offset] = RescoreResult(
+                index=self.start + offset,
+                prediction=record,
+                source_prediction_id=batch.prediction_ids[offset],
+            )
+        return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _reason_codes(scores: ModelScores, names: tuple[str, ...]) -> list[tuple[ReasonCode, ...]]:
+    return [
+        tuple(
+            ReasonCode(feature=names[i], contribution=c, value=None if v != v else v)
+            for i, c, v in zip(idx, cs, vs, strict=True)
+            if i >= 0
+        )
+        for idx, cs, vs in zip(
+            scores.reason_index.tolist(),
+            scores.reason_contribution.tolist(),
+            scores.reason_value.tolist(),
+            strict=True,
+        )
+    ]
 
 
 class RescorePolicies:
@@ -306,6 +415,121 @@ class RescorePolicies:
             except (InvalidFeatureMatrix, ValueError) as exc:
                 answers.append(InvalidFeatureVector(f"{exc}"))
         return answers
+
+    def score_batch(
+        self, start: int, batch: FeatureBatch, model: ScoringModel | None = None
+    ) -> ScoredBatch:
+        """Rules 4-9 for stored vectors read column-wise, one model call for the batch."""
+        started = self._clock.monotonic()
+        model = self._model if model is None else model
+        if not isinstance(model, ScoresInArrays):
+            return self._row_by_row(start, batch, model, started)
+        schema_version = model.feature_schema_version
+        failures: dict[int, RescoreFailure] = {}
+        if self._as_of is not None:
+            wanted = self._as_of.isoformat()
+            for offset, as_of in enumerate(batch.as_of):
+                if as_of != wanted:
+                    moved = AsOfMismatch(
+                        f"the vector was computed as of {as_of}, not {wanted}; "
+                        "re-score its evidence to move it in time"
+                    )
+                    failures[offset] = self._batch_failure(start, batch, offset, moved)
+        if batch.schema_versions.count(schema_version) != len(batch):
+            for offset, version in enumerate(batch.schema_versions):
+                if version != schema_version and offset not in failures:
+                    exc = FeatureSchemaMismatch(
+                        f"the vector has feature schema {version}; model "
+                        f"{model.ref.version} takes {schema_version}"
+                    )
+                    failures[offset] = self._batch_failure(start, batch, offset, exc)
+        if failures:
+            scored = np.array([i for i in range(len(batch)) if i not in failures], dtype=np.intp)
+            matrix = batch.matrix[scored]
+        else:
+            scored = np.arange(len(batch), dtype=np.intp)
+            matrix = batch.matrix
+        model_started = self._clock.monotonic()
+        try:
+            scores = (
+                model.predict_arrays(matrix, explain=self._explain) if len(scored) else no_scores()
+            )
+        except (InvalidFeatureMatrix, ValueError):
+            return self._row_by_row(start, batch, model, started)
+        inference_ms = (self._clock.monotonic() - model_started) * 1000.0
+        key_prefix = f"{self._batch_run_id}\x00{model.ref.version}\x00".encode()
+        prediction_ids = derived_prediction_ids(
+            self._run_started_at, key_prefix, (scored + start).tolist()
+        )
+        return ScoredBatch(
+            start=start,
+            batch=batch,
+            model=model.ref,
+            schema_version=schema_version,
+            batch_run_id=self._batch_run_id,
+            scored=scored,
+            scores=scores,
+            risk_classes=risk_class_codes(scores.probability, self._thresholds),
+            feature_hashes=content_hashes(schema_version, matrix),
+            prediction_ids=prediction_ids,
+            failures=failures,
+            scored_at=self._clock.now(),
+            inference_ms=inference_ms,
+            total_ms=(self._clock.monotonic() - started) * 1000.0,
+        )
+
+    def _row_by_row(
+        self, start: int, batch: FeatureBatch, model: ScoringModel, started: float
+    ) -> ScoredBatch:
+        """The batch through ``score``: for a model without ``predict_arrays``, and for a batch the
+        model refused (rule 5: then each row alone, so only the culprits fail)."""
+        rows: list[RescoreInput] = [
+            StoredVector(
+                policy_number=batch.policy_numbers[i],
+                vector=FeatureVector(
+                    schema_version=batch.schema_versions[i],
+                    values=tuple(batch.matrix[i].tolist()),
+                ),
+                as_of=dt.date.fromisoformat(batch.as_of[i]),
+                prediction_id=batch.prediction_ids[i],
+            )
+            for i in range(len(batch))
+        ]
+        outcomes = self.score(self.prepare(start, rows), model)
+        empty = np.empty(0, dtype=np.intp)
+        return ScoredBatch(
+            start=start,
+            batch=batch,
+            model=model.ref,
+            schema_version=model.feature_schema_version,
+            batch_run_id=self._batch_run_id,
+            scored=empty,
+            scores=no_scores(),
+            risk_classes=empty,
+            feature_hashes=(),
+            prediction_ids=(),
+            failures={},
+            scored_at=self._clock.now(),
+            inference_ms=0.0,
+            total_ms=(self._clock.monotonic() - started) * 1000.0,
+            fallback=outcomes,
+        )
+
+    def _batch_failure(
+        self,
+        start: int,
+        batch: FeatureBatch,
+        offset: int,
+        exc: AsOfMismatch | FeatureSchemaMismatch,
+    ) -> RescoreFailure:
+        return RescoreFailure(
+            index=start + offset,
+            policy_number=batch.policy_numbers[offset],
+            type=exc.type,
+            title=exc.title,
+            detail=str(exc),
+            source_prediction_id=batch.prediction_ids[offset],
+        )
 
     def prediction_id(self, model_version: str, index: int) -> str:
         """Rule 9: the id of input ``index`` scored by ``model_version`` in this run."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import pickle
 import struct
 import threading
 from collections.abc import Iterator
@@ -14,7 +15,12 @@ from conftest import OutageSwitch
 from store_factories import T0, feature_record
 
 from riskscore.domain.scoring import FeatureRecord
-from riskscore.ports.feature_store import FeatureBatch, FeatureStore, FeatureStoreError
+from riskscore.ports.feature_store import (
+    FeatureBatch,
+    FeatureStore,
+    FeatureStoreError,
+    PagedFeatureStore,
+)
 
 PAGE_CROSSING = 1_205  # more rows than one streaming page of any adapter we ship (500)
 
@@ -315,3 +321,61 @@ def test_a_feature_batch_slices_its_columns_together(feature_store: FeatureStore
     tail = batch.slice(3)
     assert _rows_of([tail]) == _rows_of([batch])[3:]
     assert _rows_of([batch.slice(1, 2)]) == _rows_of([batch])[1:2]
+
+
+# -- optional capability: pages read anywhere (PagedFeatureStore) ------------------------------
+def _paged(store: FeatureStore) -> PagedFeatureStore:
+    if not isinstance(store, PagedFeatureStore):
+        pytest.skip(f"{type(store).__name__} plans no pages")
+    return store
+
+
+def test_pages_hold_iter_batches_rows_after_a_skip_and_read_after_pickling(
+    feature_store: FeatureStore,
+) -> None:
+    paged = _paged(feature_store)
+    records = [
+        feature_record(
+            f"p-{i * 389 % PAGE_CROSSING:05d}",
+            feature_ts=T0 + dt.timedelta(seconds=i // 7),
+            schema_version="schema-b" if i % 5 == 0 else "schema-a",
+            values=(float(i), math.nan) if i % 100 == 3 else (float(i), -0.0, math.inf),
+        )
+        for i in range(PAGE_CROSSING)
+    ]
+    feature_store.write_many(records)
+    expected = _record_rows(feature_store.iter_records())
+    for batch_size, skip in ((500, 0), (300, 777), (7, PAGE_CROSSING - 10), (5_000, 1)):
+        pages = [
+            pickle.loads(pickle.dumps(p)) for p in paged.pages(batch_size=batch_size, skip=skip)
+        ]
+        assert sum(p.rows for p in pages) == PAGE_CROSSING - skip
+        assert all(p.rows == batch_size for p in pages[:-1])
+        read = [p.read() for p in pages]
+        assert [sum(len(b) for b in batches) for batches in read] == [p.rows for p in pages]
+        assert _rows_of([b for batches in read for b in batches]) == expected[skip:]
+    assert list(paged.pages(skip=PAGE_CROSSING)) == []
+    schema_b = [p.read() for p in paged.pages("schema-b", batch_size=100)]
+    assert _rows_of([b for batches in schema_b for b in batches]) == _record_rows(
+        feature_store.iter_records("schema-b")
+    )
+
+
+def test_a_page_fails_when_its_records_are_gone_and_pages_of_an_empty_store_are_none(
+    feature_store: FeatureStore,
+) -> None:
+    paged = _paged(feature_store)
+    assert list(paged.pages()) == []
+    feature_store.write_many(
+        [
+            feature_record(f"p-{i}", policy_number=f"POL-{i}", feature_ts=T0 + dt.timedelta(i))
+            for i in range(6)
+        ]
+    )
+    first, second = paged.pages(batch_size=3)
+    feature_store.purge_policy("POL-4")
+    assert _rows_of(first.read()) == _record_rows(feature_store.iter_records())[:3]
+    with pytest.raises(FeatureStoreError):
+        second.read()
+    with pytest.raises(ValueError, match="batch_size"):
+        paged.pages(batch_size=0)

@@ -12,6 +12,9 @@ Rules every adapter keeps (the contract suite checks them):
   most ``batch_size`` rows whose vectors all have one length (a batch ends early where the length
   changes), so a batch's values are one float64 matrix. Batch rescoring reads the store this way:
   no per-record struct, no per-value Python object.
+- Optional capability ``PagedFeatureStore``: ``pages`` plans the same batches as ``FeaturePage``s,
+  small picklable references that any process can read (``FeaturePage.read``), so rescoring
+  workers read their own share of the store instead of the parent reading it all for them.
 - Retention (FTC Disposal Rule, NAIC #668): feature vectors are derived from consumer reports, so
   ``purge_policy`` deletes them outright. The decision record survives in the prediction log
   (see ``PredictionLog.purge_evidence``).
@@ -116,6 +119,36 @@ def _batch(records: Sequence[FeatureRecord]) -> FeatureBatch:
         schema_versions=[r.vector.schema_version for r in records],
         matrix=matrix,
     )
+
+
+class FeaturePage(Protocol):
+    """``rows`` consecutive records of a store, read when and where ``read`` is called."""
+
+    @property
+    def rows(self) -> int:
+        """How many records the page holds (``read`` gives exactly these, or fails)."""
+        ...
+
+    def read(self) -> list[FeatureBatch]:
+        """The page's records as ``iter_batches`` gives them (one batch per run of one vector
+        length); ``FeatureStoreError`` if the store cannot be read or no longer holds them all."""
+        ...
+
+
+@runtime_checkable
+class PagedFeatureStore(Protocol):
+    """Optional capability of a ``FeatureStore``: its records as pages read in other processes."""
+
+    def pages(
+        self,
+        schema_version: str | None = None,
+        batch_size: int = DEFAULT_BATCH_ROWS,
+        *,
+        skip: int = 0,
+    ) -> Iterator[FeaturePage]:
+        """``iter_batches``' records after the first ``skip``, in order, as picklable pages of
+        ``batch_size`` records (the last one shorter): the records stored when called."""
+        ...
 
 
 @runtime_checkable

@@ -26,11 +26,10 @@ from riskscore.adapters.batch.runner import (
     Chunk,
     ChunkRunner,
     RunSpec,
-    batch_chunks,
     chunks,
     default_workers,
-    feature_chunk_rows,
     source_rows,
+    stored_chunks,
 )
 from riskscore.adapters.batch.sources import (
     BatchedSource,
@@ -165,5 +164,5 @@ def _outcomes(
 
 def _chunks(source: RescoreSource, batch_size: int) -> Iterator[Chunk]:
     if isinstance(source, BatchedSource):
-        return batch_chunks(source.batches(feature_chunk_rows(batch_size)))
+        return stored_chunks(source, batch_size)
     return chunks(source_rows(source), batch_size)

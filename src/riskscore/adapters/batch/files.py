@@ -25,9 +25,10 @@ from riskscore.adapters.batch.runner import (
     batch_chunks,
     chunks,
     feature_chunk_rows,
+    page_chunks,
     source_rows,
 )
-from riskscore.adapters.batch.sources import BatchedSource, Pending, RescoreSource
+from riskscore.adapters.batch.sources import BatchedSource, Pending, RescoreSource, SourceError
 from riskscore.adapters.batch.state import (
     OutputAppender,
     OutputFormat,
@@ -41,7 +42,7 @@ from riskscore.adapters.batch.state import (
     write_state,
 )
 from riskscore.domain.scoring import RiskClassThresholds
-from riskscore.ports.feature_store import FeatureBatch
+from riskscore.ports.feature_store import FeatureBatch, FeatureStoreError
 from riskscore.ports.model_registry import ScoringModel
 from riskscore.ports.prediction_log import PredictionLog
 from riskscore.settings import Settings
@@ -181,9 +182,27 @@ def run_to_file(
 def _chunks(source: RescoreSource, batch_size: int, state: RunState) -> Iterator[Chunk]:
     """The input's chunks after the rows already done (checked at once, before any output)."""
     if isinstance(source, BatchedSource):
-        batches = _skip_batches(iter(source.batches(feature_chunk_rows(batch_size))), state)
-        return batch_chunks(batches, start=state.rows_done)
+        size = feature_chunk_rows(batch_size)
+        pages = source.pages(size, skip=state.rows_done)
+        if pages is None:
+            batches = _skip_batches(iter(source.batches(size)), state)
+            return batch_chunks(batches, start=state.rows_done)
+        if state.rows_done:
+            _check_last_done_page(source, state)
+        return page_chunks(pages, start=state.rows_done)
     return chunks(_skip(source_rows(source), state), batch_size, start=state.rows_done)
+
+
+def _check_last_done_page(source: BatchedSource, state: RunState) -> None:
+    """``_skip``'s check for pages: the last row done, read alone."""
+    last = next(source.pages(1, skip=state.rows_done - 1) or iter(()), None)
+    if last is None:
+        raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
+    try:
+        (batch,) = last.read()
+    except FeatureStoreError as exc:
+        raise SourceError(f"feature store: {exc}") from exc
+    _check_last_done(batch.policy_numbers[0], state)
 
 
 def _skip_batches(batches: Iterator[FeatureBatch], state: RunState) -> Iterator[FeatureBatch]:

@@ -2,8 +2,8 @@
 
 Jobs run in workers and return bytes (output lines, msgpack): encoding there spreads the cost over
 the processes instead of serializing it in the parent. A chunk is rows (``RescorePolicies.prepare``
-then ``score``) or a ``FeatureBatch`` of stored vectors (``score_batch``); the plain result output
-of a batch is written column by column (``columnar.result_lines``), everything else (comparisons,
+then ``score``) or ``Batches`` of stored vectors (``score_batch`` each); the plain result output
+of batches is written column by column (``columnar.result_lines``), everything else (comparisons,
 records to log, the library's outcomes) from the outcomes.
 """
 
@@ -16,7 +16,7 @@ import msgspec
 
 from riskscore.adapters.batch.columnar import result_lines
 from riskscore.adapters.batch.rows import RowKind, compare_row, result_row
-from riskscore.adapters.batch.runner import Payload, Worker
+from riskscore.adapters.batch.runner import Batches, Payload, Worker
 from riskscore.domain.scoring import PredictionRecord
 from riskscore.domain.usecases.rescore import (
     RescoreFailure,
@@ -24,7 +24,7 @@ from riskscore.domain.usecases.rescore import (
     RescoreResult,
     ScoredBatch,
 )
-from riskscore.ports.feature_store import FeatureBatch
+from riskscore.ports.model_registry import ScoringModel
 
 _outcomes_encoder = msgspec.msgpack.Encoder()
 _outcomes_decoder = msgspec.msgpack.Decoder(list[RescoreResult | RescoreFailure])
@@ -43,18 +43,30 @@ def decode_records(data: bytes) -> list[PredictionRecord]:
 
 
 def _last_policy_number(rows: Payload) -> str:
-    if isinstance(rows, FeatureBatch):
-        return rows.policy_numbers[-1]
+    if isinstance(rows, Batches):
+        return rows.batches[-1].policy_numbers[-1]
     return rows[-1].policy_number
+
+
+def _scored(
+    worker: Worker, start: int, rows: Batches, model: ScoringModel | None = None
+) -> list[ScoredBatch]:
+    scored = []
+    for batch in rows.batches:
+        scored.append(worker.policies.score_batch(start, batch, model))
+        start += len(batch)
+    return scored
 
 
 def _outcomes(worker: Worker, start: int, rows: Payload) -> list[list[RescoreOutcome]]:
     """The chunk's outcomes for each of the run's models."""
-    policies = worker.policies
-    if isinstance(rows, FeatureBatch):
-        return [policies.score_batch(start, rows, model).outcomes() for model in worker.models]
-    prepared = policies.prepare(start, rows)
-    return [policies.score(prepared, model) for model in worker.models]
+    if isinstance(rows, Batches):
+        return [
+            [o for scored in _scored(worker, start, rows, model) for o in scored.outcomes()]
+            for model in worker.models
+        ]
+    prepared = worker.policies.prepare(start, rows)
+    return [worker.policies.score(prepared, model) for model in worker.models]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +76,8 @@ class OutcomesJob:
     packed: bool = True
 
     def __call__(self, worker: Worker, start: int, rows: Payload) -> bytes | list[RescoreOutcome]:
-        if isinstance(rows, FeatureBatch):
-            outcomes = worker.policies.score_batch(start, rows).outcomes()
+        if isinstance(rows, Batches):
+            outcomes = [o for s in _scored(worker, start, rows) for o in s.outcomes()]
         else:
             outcomes = worker.policies.rescore(start, rows)
         return _outcomes_encoder.encode(outcomes) if self.packed else outcomes
@@ -90,8 +102,8 @@ class OutputJob:
     log: bool = False
 
     def __call__(self, worker: Worker, start: int, rows: Payload) -> ChunkOutput:
-        if isinstance(rows, FeatureBatch) and self.kind == "result":
-            return self._columns(worker.policies.score_batch(start, rows))
+        if isinstance(rows, Batches) and self.kind == "result":
+            return self._columns(_scored(worker, start, rows), _last_policy_number(rows))
         scored = _outcomes(worker, start, rows)
         records: list[PredictionRecord] = []
         if self.log:
@@ -118,24 +130,27 @@ class OutputJob:
             records=_outcomes_encoder.encode(records) if self.log else None,
         )
 
-    def _columns(self, scored: ScoredBatch) -> ChunkOutput:
+    def _columns(self, scored: list[ScoredBatch], last_policy_number: str) -> ChunkOutput:
         records = None
         if self.log:
-            results = [o.prediction for o in scored.outcomes() if isinstance(o, RescoreResult)]
+            results = [
+                o.prediction for s in scored for o in s.outcomes() if isinstance(o, RescoreResult)
+            ]
             records = _outcomes_encoder.encode(results)
-        failures = (
-            _count_failures(scored.fallback)
-            if scored.fallback is not None
-            else len(scored.failures)
-        )
         return ChunkOutput(
-            lines=result_lines(scored),
-            rows=len(scored),
-            failures=failures,
-            last_policy_number=_last_policy_number(scored.batch),
+            lines=b"".join(result_lines(s) for s in scored),
+            rows=sum(len(s) for s in scored),
+            failures=sum(_failures(s) for s in scored),
+            last_policy_number=last_policy_number,
             records=records,
         )
 
 
 def _count_failures(outcomes: Sequence[RescoreOutcome]) -> int:
     return sum(1 for o in outcomes if isinstance(o, RescoreFailure))
+
+
+def _failures(scored: ScoredBatch) -> int:
+    if scored.fallback is not None:
+        return _count_failures(scored.fallback)
+    return len(scored.failures)

@@ -19,7 +19,9 @@ same input; ``total`` is the number of rows when known cheaply (for the progress
 Two optional capabilities let a run skip per-row work in the parent process:
 
 - ``BatchedSource.batches(batch_size)`` (``FeatureStoreSource``): the rows as column-wise
-  ``FeatureBatch``es straight from ``FeatureStore.iter_batches``, scored a batch at a time;
+  ``FeatureBatch``es straight from ``FeatureStore.iter_batches``, scored a batch at a time; and,
+  when the store plans pages (``PagedFeatureStore``), ``pages(batch_size, skip=...)``: the same rows
+  as ``FeaturePage``s the workers read themselves;
 - ``DeferredSource.references()`` (``DatasetSource``): the rows as ``EvidenceFiles`` (a policy
   number, an as-of date and two paths) that the worker scoring the chunk reads itself, so the parent
   neither reads nor ships the XML. ``EvidenceFiles.read`` gives what iterating the source gives.
@@ -36,7 +38,13 @@ import msgspec
 
 from riskscore.domain.usecases.rescore import RescoreInput, StoredVector, UnreadableRow
 from riskscore.domain.usecases.score_policy import ScoreRequest
-from riskscore.ports.feature_store import FeatureBatch, FeatureStore, FeatureStoreError
+from riskscore.ports.feature_store import (
+    FeatureBatch,
+    FeaturePage,
+    FeatureStore,
+    FeatureStoreError,
+    PagedFeatureStore,
+)
 
 SOURCE_TAG = "rescore"
 """``ScoreRequest.source`` of re-scored applications (the use case records ``rescore`` anyway)."""
@@ -77,6 +85,10 @@ class BatchedSource(Protocol):
 
     def batches(self, batch_size: int) -> Iterator[FeatureBatch]:
         """The rows of ``__iter__``, same order, as batches of at most ``batch_size`` rows."""
+        ...
+
+    def pages(self, batch_size: int, *, skip: int = 0) -> Iterator[FeaturePage] | None:
+        """The rows after the first ``skip`` as pages any process can read; None if there are none."""
         ...
 
 
@@ -301,6 +313,19 @@ class FeatureStoreSource:
     def batches(self, batch_size: int) -> Iterator[FeatureBatch]:
         try:
             yield from self.store.iter_batches(batch_size=batch_size)
+        except FeatureStoreError as exc:
+            raise SourceError(f"feature store: {exc}") from exc
+
+    def pages(self, batch_size: int, *, skip: int = 0) -> Iterator[FeaturePage] | None:
+        """The rows after the first ``skip`` as pages to read anywhere; None if the store has none."""
+        if not isinstance(self.store, PagedFeatureStore):
+            return None
+        return self._pages(self.store, batch_size, skip)
+
+    @staticmethod
+    def _pages(store: PagedFeatureStore, batch_size: int, skip: int) -> Iterator[FeaturePage]:
+        try:
+            yield from store.pages(batch_size=batch_size, skip=skip)
         except FeatureStoreError as exc:
             raise SourceError(f"feature store: {exc}") from exc
 

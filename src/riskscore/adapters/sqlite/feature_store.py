@@ -4,12 +4,21 @@
 index seek per page, as ``iter_records`` pages, so no reader holds the WAL back for a whole run) and
 turns a page into columns without a Python object per value: the page's vector BLOBs (little-endian
 float64, the codec's layout) are joined and viewed as one matrix.
+
+``pages`` (``PagedFeatureStore``) plans the same keyset pages without reading them: it walks the
+``(feature_ts, prediction_id)`` index with ``LIMIT 1 OFFSET batch_size - 1`` to each page's last key
+(SQLite steps over the index entries, no row reaches Python) and hands out ``SqliteFeaturePage``s
+(file path, snapshot bound, the keys the page starts after and ends at, row count). A rescoring
+worker reads its page through a connection of its own, opened and closed per page (about 0.1 ms
+against 40 ms of reading); a page that no longer holds its rows (a policy purged meanwhile) fails
+rather than shifting every later row.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +39,11 @@ from riskscore.domain.scoring import FeatureRecord
 from riskscore.ports.feature_store import (
     DEFAULT_BATCH_ROWS,
     FeatureBatch,
+    FeaturePage,
     FeatureStore,
     FeatureStoreError,
     FeatureStoreUnavailable,
+    PagedFeatureStore,
     check_batch_size,
     length_runs,
 )
@@ -85,12 +96,79 @@ def _columns(
 _LE_FLOAT64 = np.dtype("<f8")
 
 
-class SqliteFeatureStore(FeatureStore):
+def _batches(pages: Iterator[list[Row]]) -> Iterator[FeatureBatch]:
+    for page in pages:
+        ids, policies, as_of, _, schemas, blobs = zip(*page, strict=True)
+        if len(set(map(len, blobs))) == 1:
+            yield _columns(ids, policies, as_of, schemas, blobs)
+            continue
+        for cut in length_runs([len(blob) for blob in blobs]):
+            yield _columns(ids[cut], policies[cut], as_of[cut], schemas[cut], blobs[cut])
+
+
+_KEYS = ("feature_ts", "prediction_id")
+_ORDER = " ORDER BY feature_ts, prediction_id"
+_AFTER = " AND (feature_ts, prediction_id) > (?, ?)"
+_UNTIL = " AND (feature_ts, prediction_id) <= (?, ?)"
+
+
+def _where(last_id: int, schema_version: str | None) -> tuple[str, tuple[object, ...]]:
+    """The rows a scan sees: those stored when it started (``id <= last_id``), of one schema."""
+    if schema_version is None:
+        return " WHERE id <= ?", (last_id,)
+    return " WHERE id <= ? AND schema_version = ?", (last_id, schema_version)
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteFeaturePage(FeaturePage):
+    """A keyset page of ``online_features``: picklable, read in whichever process calls ``read``."""
+
+    path: str
+    last_id: int
+    schema_version: str | None
+    after: tuple[str, str] | None
+    until: tuple[str, str] | None
+    rows: int
+    busy_timeout_s: float = 5.0
+
+    def read(self) -> list[FeatureBatch]:
+        where, params = _where(self.last_id, self.schema_version)
+        if self.after is not None:
+            where += _AFTER
+            params += self.after
+        if self.until is not None:
+            where += _UNTIL
+            params += self.until
+        db = open_database(
+            self.path,
+            unavailable=FeatureStoreUnavailable,
+            error=FeatureStoreError,
+            busy_timeout_s=self.busy_timeout_s,
+            migrate=False,
+        )
+        try:
+            with db.read("read a feature page") as conn:
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM online_features{where}{_ORDER} LIMIT ?",  # noqa: S608
+                    (*params, self.rows),
+                ).fetchall()
+        finally:
+            db.close()
+        if len(rows) != self.rows:
+            raise FeatureStoreError(
+                f"the feature store changed while it was read: a page of {self.rows} records "
+                f"now holds {len(rows)}"
+            )
+        return list(_batches(iter([rows])))
+
+
+class SqliteFeatureStore(FeatureStore, PagedFeatureStore):
     """Thread-safe (a connection per thread, WAL). May share its file with ``SqlitePredictionLog``."""
 
     def __init__(
         self, path: str | Path, *, busy_timeout_s: float = 5.0, migrate: bool = True
     ) -> None:
+        self._busy_timeout_s = busy_timeout_s
         self._db = open_database(
             path,
             unavailable=FeatureStoreUnavailable,
@@ -151,36 +229,83 @@ class SqliteFeatureStore(FeatureStore):
     ) -> Iterator[FeatureBatch]:
         """Keyset pages of ``batch_size`` rows as columns; rows inserted after the call are not seen."""
         check_batch_size(batch_size)
-        return self._batches(self._pages("iterate feature batches", schema_version, batch_size))
+        return _batches(self._pages("iterate feature batches", schema_version, batch_size))
 
     def _pages(
         self, action: str, schema_version: str | None, page_size: int
     ) -> Iterator[list[Row]]:
-        with self._db.read(action) as conn:
-            (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM online_features").fetchone()
-        query = f"SELECT {_COLUMNS} FROM online_features WHERE id <= ?"  # noqa: S608
-        params: tuple[object, ...] = (int(last_id),)
-        if schema_version is not None:
-            query += " AND schema_version = ?"
-            params += (schema_version,)
+        where, params = _where(self._last_id(action), schema_version)
         return self._db.iter_keyset_pages(
             action,
-            query,
+            f"SELECT {_COLUMNS} FROM online_features{where}",  # noqa: S608
             params,
-            keys=("feature_ts", "prediction_id"),
+            keys=_KEYS,
             key_at=(3, 0),
             page_size=page_size,
         )
 
-    @staticmethod
-    def _batches(pages: Iterator[list[Row]]) -> Iterator[FeatureBatch]:
-        for page in pages:
-            ids, policies, as_of, _, schemas, blobs = zip(*page, strict=True)
-            if len(set(map(len, blobs))) == 1:
-                yield _columns(ids, policies, as_of, schemas, blobs)
-                continue
-            for cut in length_runs([len(blob) for blob in blobs]):
-                yield _columns(ids[cut], policies[cut], as_of[cut], schemas[cut], blobs[cut])
+    def _last_id(self, action: str) -> int:
+        with self._db.read(action) as conn:
+            (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM online_features").fetchone()
+        return int(last_id)
+
+    def pages(
+        self,
+        schema_version: str | None = None,
+        batch_size: int = DEFAULT_BATCH_ROWS,
+        *,
+        skip: int = 0,
+    ) -> Iterator[FeaturePage]:
+        """Pages of ``batch_size`` records after the first ``skip``, planned from the index."""
+        check_batch_size(batch_size)
+        if skip < 0:
+            raise ValueError("skip must be >= 0")
+        last_id = self._last_id("plan feature pages")
+        return self._plan(last_id, schema_version, batch_size, skip)
+
+    def _plan(
+        self, last_id: int, schema_version: str | None, batch_size: int, skip: int
+    ) -> Iterator[FeaturePage]:
+        where, params = _where(last_id, schema_version)
+        keys = f"SELECT feature_ts, prediction_id FROM online_features{where}"  # noqa: S608
+
+        def key_after(after: tuple[str, str] | None, offset: int) -> tuple[str, str] | None:
+            """The key ``offset`` records after ``after`` (None: from the start), if there is one."""
+            query, args = keys, params
+            if after is not None:
+                query, args = query + _AFTER, args + after
+            with self._db.read("plan feature pages") as conn:
+                row = conn.execute(f"{query}{_ORDER} LIMIT 1 OFFSET ?", (*args, offset)).fetchone()
+            return None if row is None else (row[0], row[1])
+
+        def page(
+            after: tuple[str, str] | None, until: tuple[str, str] | None, rows: int
+        ) -> SqliteFeaturePage:
+            return SqliteFeaturePage(
+                path=str(self.path),
+                last_id=last_id,
+                schema_version=schema_version,
+                after=after,
+                until=until,
+                rows=rows,
+                busy_timeout_s=self._busy_timeout_s,
+            )
+
+        after: tuple[str, str] | None = None
+        if skip:
+            after = key_after(None, skip - 1)
+            if after is None:
+                return
+        while (end := key_after(after, batch_size - 1)) is not None:
+            yield page(after, end, batch_size)
+            after = end
+        query, args = keys, params
+        if after is not None:
+            query, args = query + _AFTER, args + after
+        with self._db.read("plan feature pages") as conn:
+            (rest,) = conn.execute(f"SELECT count(*) FROM ({query})", args).fetchone()  # noqa: S608
+        if rest:
+            yield page(after, None, int(rest))
 
     def purge_policy(self, policy_number: str) -> int:
         with self._db.write("purge feature records") as conn:

@@ -166,10 +166,12 @@ class SqliteDatabase:
         keys: tuple[str, str],
         key_at: tuple[int, int],
         page_size: int = PAGE_SIZE,
+        after: tuple[object, object] | None = None,
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """``iter_keyset``'s rows a page (``page_size`` rows, the last one shorter) at a time."""
+        """``iter_keyset``'s rows a page (``page_size`` rows, the last one shorter) at a time,
+        those after the key ``after`` when given (a lower bound also steers SQLite to the index
+        on ``keys`` when ``query`` holds a rowid range, instead of sorting every row)."""
         order = f" ORDER BY {keys[0]}, {keys[1]} LIMIT ?"
-        after: tuple[object, object] | None = None
         while True:
             with self.read(action) as conn:
                 if after is None:

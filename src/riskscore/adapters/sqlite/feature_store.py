@@ -110,6 +110,9 @@ _KEYS = ("feature_ts", "prediction_id")
 _ORDER = " ORDER BY feature_ts, prediction_id"
 _AFTER = " AND (feature_ts, prediction_id) > (?, ?)"
 _UNTIL = " AND (feature_ts, prediction_id) <= (?, ?)"
+_FIRST = ("", "")
+"""Below every key: a scan starts after it, so SQLite walks the ``(feature_ts, prediction_id)``
+index rather than read the ``id <= ?`` range and sort it (100 ms for 200,000 rows, per page)."""
 
 
 def _where(last_id: int, schema_version: str | None) -> tuple[str, tuple[object, ...]]:
@@ -126,16 +129,15 @@ class SqliteFeaturePage(FeaturePage):
     path: str
     last_id: int
     schema_version: str | None
-    after: tuple[str, str] | None
+    after: tuple[str, str]
     until: tuple[str, str] | None
     rows: int
     busy_timeout_s: float = 5.0
 
     def read(self) -> list[FeatureBatch]:
         where, params = _where(self.last_id, self.schema_version)
-        if self.after is not None:
-            where += _AFTER
-            params += self.after
+        where += _AFTER
+        params += self.after
         if self.until is not None:
             where += _UNTIL
             params += self.until
@@ -242,6 +244,7 @@ class SqliteFeatureStore(FeatureStore, PagedFeatureStore):
             keys=_KEYS,
             key_at=(3, 0),
             page_size=page_size,
+            after=_FIRST,
         )
 
     def _last_id(self, action: str) -> int:
@@ -267,20 +270,17 @@ class SqliteFeatureStore(FeatureStore, PagedFeatureStore):
         self, last_id: int, schema_version: str | None, batch_size: int, skip: int
     ) -> Iterator[FeaturePage]:
         where, params = _where(last_id, schema_version)
-        keys = f"SELECT feature_ts, prediction_id FROM online_features{where}"  # noqa: S608
+        after_key = f"SELECT feature_ts, prediction_id FROM online_features{where}{_AFTER}"  # noqa: S608
 
-        def key_after(after: tuple[str, str] | None, offset: int) -> tuple[str, str] | None:
-            """The key ``offset`` records after ``after`` (None: from the start), if there is one."""
-            query, args = keys, params
-            if after is not None:
-                query, args = query + _AFTER, args + after
+        def key_after(after: tuple[str, str], offset: int) -> tuple[str, str] | None:
+            """The key ``offset`` records after ``after``, if there is one."""
             with self._db.read("plan feature pages") as conn:
-                row = conn.execute(f"{query}{_ORDER} LIMIT 1 OFFSET ?", (*args, offset)).fetchone()
+                row = conn.execute(
+                    f"{after_key}{_ORDER} LIMIT 1 OFFSET ?", (*params, *after, offset)
+                ).fetchone()
             return None if row is None else (row[0], row[1])
 
-        def page(
-            after: tuple[str, str] | None, until: tuple[str, str] | None, rows: int
-        ) -> SqliteFeaturePage:
+        def page(after: tuple[str, str], until: tuple[str, str] | None, rows: int) -> FeaturePage:
             return SqliteFeaturePage(
                 path=str(self.path),
                 last_id=last_id,
@@ -291,19 +291,20 @@ class SqliteFeatureStore(FeatureStore, PagedFeatureStore):
                 busy_timeout_s=self._busy_timeout_s,
             )
 
-        after: tuple[str, str] | None = None
+        after = _FIRST
         if skip:
-            after = key_after(None, skip - 1)
-            if after is None:
+            skipped = key_after(_FIRST, skip - 1)
+            if skipped is None:
                 return
+            after = skipped
         while (end := key_after(after, batch_size - 1)) is not None:
             yield page(after, end, batch_size)
             after = end
-        query, args = keys, params
-        if after is not None:
-            query, args = query + _AFTER, args + after
         with self._db.read("plan feature pages") as conn:
-            (rest,) = conn.execute(f"SELECT count(*) FROM ({query})", args).fetchone()  # noqa: S608
+            (rest,) = conn.execute(
+                f"SELECT count(*) FROM ({after_key})",  # noqa: S608
+                (*params, *after),
+            ).fetchone()
         if rest:
             yield page(after, None, int(rest))
 

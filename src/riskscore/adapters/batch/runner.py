@@ -18,7 +18,8 @@
   buffer, but reading and pickling 10,000 rows costs the parent about 60 ms: measured, that makes
   a pool slower than one process).
 - A run of a single chunk stays in this process whatever ``workers`` says: starting processes would
-  cost more than they save.
+  cost more than they save. While a pool's first worker is still starting (about half a second:
+  a new interpreter imports numpy, lxml and unpickles the model) chunks are scored in this process.
 """
 
 from __future__ import annotations
@@ -206,11 +207,14 @@ class ChunkRunner(Generic[R]):
         else:
             yield from self._in_pool(itertools.chain(first, iterator))
 
-    def _in_process(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, R]]:
+    def _here(self, start: int, rows: Shipped) -> R:
         if self._local is None:
             self._local = Worker(self.spec)
+        return self.job(self._local, start, _ready(rows))
+
+    def _in_process(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, R]]:
         for start, rows in source:
-            yield start, _size(rows), self.job(self._local, start, _ready(rows))
+            yield start, _size(rows), self._here(start, rows)
 
     def _in_pool(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, R]]:
         pending: deque[tuple[int, int, Future[R]]] = deque()
@@ -220,10 +224,18 @@ class ChunkRunner(Generic[R]):
             initializer=_init_worker,
             initargs=(self.spec, self.job),
         )
+        started = [pool.submit(_started) for _ in range(self.workers)]
         try:
             for start, rows in source:
                 if len(pending) >= 2 * self.workers:
                     yield _result(pending.popleft())
+                if not any(future.done() for future in started):
+                    # No worker is up yet (a new interpreter importing numpy, lxml and the model
+                    # takes about half a second): score this chunk here meanwhile.
+                    done: Future[R] = Future()
+                    done.set_result(self._here(start, rows))
+                    pending.append((start, _size(rows), done))
+                    continue
                 shipped = pack(rows) if isinstance(rows, list) else rows
                 pending.append((start, _size(rows), pool.submit(_run_chunk, start, shipped)))
             while pending:
@@ -259,6 +271,10 @@ def _init_worker(spec: RunSpec, job: Job[Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = Worker(spec)
     _job = job
+
+
+def _started() -> None:
+    """A first task per worker: when one is done, a worker is up."""
 
 
 def _run_chunk(start: int, shipped: list[Packed] | FeatureBatch | FeaturePage) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 from collections.abc import Sequence
 from typing import get_args
 
@@ -43,6 +44,7 @@ def risk_class_codes(probability: F64, thresholds: RiskClassThresholds) -> Codes
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_DIGEST = operator.methodcaller("digest")
 _DASH = ord("-")
 _NEWLINE = ord("\n")
 
@@ -59,9 +61,9 @@ def derived_prediction_ids(
     """
     if not indexes:
         return []
-    sha256 = hashlib.sha256
-    digests = b"".join([sha256(key_prefix + b"%d" % i).digest()[:10] for i in indexes])
-    d = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 10)
+    keys = map(key_prefix.__add__, map(b"%d".__mod__, indexes))
+    digests = b"".join(map(_DIGEST, map(hashlib.sha256, keys)))  # C loops: no bytecode per id
+    d = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)[:, :10]
     rows = d.shape[0]
     word = d[:, 2:].copy()  # the variant bits (0b10) replace the top two bits of rand_b
     word[:, 0] = (word[:, 0] & 0x3F) | 0x80

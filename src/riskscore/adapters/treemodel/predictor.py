@@ -11,6 +11,13 @@ Reason codes are exact Saabas path attributions: contributions (log-odds) of all
 largest signed contributions, largest first: the features that pushed this applicant's risk up the
 most. When fewer than ``k`` features raised the score, the tail holds the least negative ones (ties
 break by schema order), so callers always get ``min(k, n_features)`` codes.
+
+Every path gives the same bits for a row, so a logged score can be reproduced with ``==``: raw
+scores add the reached leaves' values tree after tree (the explaining ``bincount`` adds them in that
+order; ``cumsum`` does without it, where ``sum`` would add pairwise), probabilities come from one
+``math.exp`` sigmoid, whatever the batch size, the number of reason codes or the entry point
+(``predict``, ``predict_arrays``, ``predict_proba``). ``predict_arrays`` is ``predict`` without a
+struct per row, for batch rescoring.
 """
 
 from __future__ import annotations

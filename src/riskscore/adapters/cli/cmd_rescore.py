@@ -97,7 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=_positive, default=None, help="processes (default: one per core)"
     )
     parser.add_argument(
-        "--batch-size", type=_positive, default=1000, help="rows per model call (default 1000)"
+        "--batch-size",
+        type=_positive,
+        default=1000,
+        help="rows per model call (default 1000; stored vectors: 10,000 at least)",
     )
     parser.add_argument(
         "--log-predictions",

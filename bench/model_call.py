@@ -5,13 +5,17 @@ Run: ``.venv/bin/python -m bench.model_call [--calls 2000]``. Prepares a small w
 API would run in the end-to-end benchmark) and times, per call, over one keep-alive connection:
 
 1. ``HttpxModelClient.predict([vector])``: what ``ScorePolicy`` awaits in http mode (flat body,
-   ``params.explain`` 3, answer decoding and checks);
-2. ``httpx.AsyncClient.post`` of a pre-encoded body of the same bytes: httpx alone;
-3. the same bytes over a raw asyncio socket (``bench/loadgen/aioclient.py``'s reader): the model
+   ``params.explain`` 3, answer decoding and checks), on its default transport
+   (``AsyncioHttp11Transport``) and on httpx's stock one (``http_transport="httpx"``);
+2. ``httpx.AsyncClient.post`` of a pre-encoded body of the same bytes: httpx alone, stock transport;
+3. the same bytes as a prebuilt ``httpx.Request`` handed to ``AsyncioHttp11Transport`` directly (what
+   the client does), and through ``httpx.AsyncClient`` on that transport (what ``AsyncClient.send``
+   itself costs);
+4. the same bytes over a raw asyncio socket (``bench/loadgen/aioclient.py``'s reader): the model
    service's own round trip with next to no client.
 
-(1) - (3) is what the Python HTTP client adds to every scored application in http mode.
-Prints p50/p90 per case; writes nothing outside ``bench/results/work``.
+(1) - (4) is what the Python HTTP client adds to every scored application in http mode.
+Prints p50/p90/p99 per case; writes nothing outside ``bench/results/work``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from bench.config import placement
 from bench.loadgen.aioclient import encode_requests, read_response
 from bench.procs import running
 from bench.workspace import new_root, prepare
+from riskscore.adapters.httpx.asyncio_transport import AsyncioHttp11Transport
 from riskscore.adapters.httpx.model_client import HttpxModelClient
 from riskscore.domain.features.catalogue import SCHEMA
 from riskscore.domain.features.schema import FeatureVector
@@ -44,19 +49,32 @@ async def _time(fn: Callable[[int], Awaitable[object]], calls: int) -> str:
         started = time.perf_counter()
         await fn(i)
         samples[i] = time.perf_counter() - started
-    p50, p90 = np.percentile(samples * 1e6, [50, 90])
-    return f"p50 {p50:7.0f} us   p90 {p90:7.0f} us"
+    p50, p90, p99 = np.percentile(samples * 1e6, [50, 90, 99])
+    return f"p50 {p50:7.0f} us   p90 {p90:7.0f} us   p99 {p99:7.0f} us"
 
 
 async def measure(url: str, rows: np.ndarray, calls: int) -> None:
     vectors = [FeatureVector(schema_version=SCHEMA.version, values=tuple(r)) for r in rows]
     body = json.dumps({"data": [[0, *rows[0].tolist()]], "params": {"explain": 3}}).encode()
     client = HttpxModelClient(url)
+    stock_client = HttpxModelClient(url, http_transport="httpx")
     raw = httpx.AsyncClient(base_url=url)
+    light = AsyncioHttp11Transport()
+    light_client = httpx.AsyncClient(base_url=url, transport=AsyncioHttp11Transport())
+    predict_url = httpx.URL(url).copy_with(path="/predict-proba")
+    json_headers = httpx.Headers({"Content-Type": "application/json"})
+    timeouts = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
     headers = {"Content-Type": "application/json"}
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection(host, port)
     (request,) = encode_requests(host, port, "/predict-proba", [body])
+
+    async def transport_call(_: int) -> None:
+        request = httpx.Request(
+            "POST", predict_url, headers=json_headers, content=body, extensions=timeouts
+        )
+        response = await light.handle_async_request(request)
+        await response.aread()
 
     async def socket_call(_: int) -> None:
         writer.write(request)
@@ -69,9 +87,18 @@ async def measure(url: str, rows: np.ndarray, calls: int) -> None:
                 lambda i: client.predict([vectors[i % len(vectors)]]),
             ),
             (
+                "HttpxModelClient.predict, stock httpx",
+                lambda i: stock_client.predict([vectors[i % len(vectors)]]),
+            ),
+            (
                 "httpx.AsyncClient.post, same bytes",
                 lambda _: raw.post("/predict-proba", content=body, headers=headers),
             ),
+            (
+                "AsyncClient.post on AsyncioHttp11",
+                lambda _: light_client.post("/predict-proba", content=body, headers=headers),
+            ),
+            ("AsyncioHttp11Transport, same bytes", transport_call),
             ("raw asyncio socket, same bytes", socket_call),
         ]
         for name, fn in cases:
@@ -79,7 +106,10 @@ async def measure(url: str, rows: np.ndarray, calls: int) -> None:
     finally:
         writer.close()
         await client.aclose()
+        await stock_client.aclose()
         await raw.aclose()
+        await light.aclose()
+        await light_client.aclose()
 
 
 def main() -> None:

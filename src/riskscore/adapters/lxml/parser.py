@@ -33,7 +33,7 @@ import threading
 
 from lxml import etree
 
-from riskscore.adapters.lxml.reading import read_mib, read_rx
+from riskscore.adapters.lxml.reading import depth_probe, read_mib, read_rx
 from riskscore.domain.evidence import MibReport, PolicyEvidence, RxReport
 from riskscore.ports.evidence_parser import (
     Document,
@@ -75,7 +75,7 @@ class _PerThread(threading.local):
 
     def __init__(self, max_depth: int) -> None:
         self.parser = hardened_parser()
-        self.too_deep = etree.XPath("boolean(/*" + "/*" * max_depth + ")")
+        self.too_deep = depth_probe(max_depth)
 
 
 class LxmlEvidenceParser(EvidenceParser):

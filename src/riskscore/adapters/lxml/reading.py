@@ -17,17 +17,28 @@ lxml names mapped to field keys through a memo instead of being split and case-f
 A fill without attributes (nearly all of them) is read by ``_gather`` written out in ``_read_fill``,
 group attributes included, which saves about 7% of the reading (tests/unit/test_lxml_fill_paths.py
 checks that it reads every fill as the general path does).
+
+When the compiled reader ``_fastread`` (``_fastread.c``, built by setup.py where a C compiler is
+present) is importable, ``read_rx`` hands it the tree first: it follows the same rules over
+libxml2's nodes without an lxml proxy per element, and gives the document back (``None``) in the rare
+case it would not read it exactly as this module does. ``read_rx_python`` is this module's reading,
+always available; tests/unit/test_lxml_fast_reader.py holds the two equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from lxml import etree
 
 from riskscore.adapters.lxml.memo import Memo
 from riskscore.adapters.lxml.values import AMOUNTS, COUNTS, DATES, STRENGTHS
 from riskscore.domain.evidence import MibHit, MibReport, RxFill, RxReport
+
+try:
+    from riskscore.adapters.lxml import _fastread
+except ImportError:  # built without a C compiler: the Python reading below does it all
+    _fastread = None  # type: ignore[assignment]
 
 _MAX_MEMO_NAME = 200  # characters of a raw name, namespace included, worth remembering
 NO_HIT_MARKERS = frozenset({"NO RECORD", "NONE", "NOHIT", "NO HIT"})
@@ -142,7 +153,44 @@ def _gather(elem: etree._Element, names: Memo[str], found: dict[str, str]) -> No
                 found[key] = text
 
 
+def _compiled_reader() -> Callable[[etree._Element], list[RxFill] | None] | None:
+    if _fastread is None:
+        return None
+    _fastread.configure(
+        etree._Element,
+        RxFill,
+        RxFill.__struct_fields__,
+        DATES,
+        COUNTS,
+        AMOUNTS,
+        STRENGTHS,
+    )
+    return _fastread.read_fills
+
+
+_READ_FILLS = _compiled_reader()
+COMPILED_READER = _READ_FILLS is not None
+
+
+def depth_probe(max_depth: int) -> Callable[[etree._Element], bool]:
+    """``probe(root)``: whether an element of the tree nests deeper than ``max_depth`` levels (the
+    root is level 1). Compiled where ``_fastread`` is, an XPath otherwise; the same answer."""
+    if _fastread is not None:
+        deeper_than = _fastread.deeper_than
+        return lambda root: deeper_than(root, max_depth)
+    xpath = etree.XPath("boolean(/*" + "/*" * max_depth + ")")
+    return lambda root: bool(xpath(root))
+
+
 def read_rx(root: etree._Element) -> RxReport:
+    if _READ_FILLS is not None:
+        fills = _READ_FILLS(root)
+        if fills is not None:
+            return RxReport(fills=tuple(fills))
+    return read_rx_python(root)
+
+
+def read_rx_python(root: etree._Element) -> RxReport:
     fills: list[RxFill] = []
     _collect_fills((root,), fills)
     return RxReport(fills=tuple(fills))

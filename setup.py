@@ -1,0 +1,24 @@
+"""Compiled accelerators, all optional: a build without a C compiler still installs, and every
+accelerated path has a pure-Python twin that tests hold it equal to (docs/benchmarks.md).
+
+Metadata lives in pyproject.toml; this file only lists extension modules.
+"""
+
+from __future__ import annotations
+
+import lxml
+from setuptools import Extension, setup
+
+EXTENSIONS = [
+    # Reads the Rx tree lxml has built (its libxml2 nodes, through lxml's public struct) into RxFill
+    # records without a Python object per element: src/riskscore/adapters/lxml/reading.py.
+    Extension(
+        "riskscore.adapters.lxml._fastread",
+        sources=["src/riskscore/adapters/lxml/_fastread.c"],
+        include_dirs=lxml.get_include(),
+        extra_compile_args=["-O2"],
+        optional=True,
+    ),
+]
+
+setup(ext_modules=EXTENSIONS)

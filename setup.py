@@ -1,10 +1,14 @@
 """Compiled accelerators, all optional: a build without a C compiler still installs, and every
 accelerated path has a pure-Python twin that tests hold it equal to (docs/benchmarks.md).
 
-Metadata lives in pyproject.toml; this file only lists extension modules.
+Metadata lives in pyproject.toml; this file only lists extension modules. ``PURE_PYTHON_BUILD=1``
+builds without them, for a ``py3-none-any`` wheel (the Snowflake RESCORE UDF imports riskscore from
+its wheel, a zip file, where no extension module can load anyway: deploy/rescore-udf.md).
 """
 
 from __future__ import annotations
+
+import os
 
 import lxml
 from setuptools import Extension, setup
@@ -21,4 +25,4 @@ EXTENSIONS = [
     ),
 ]
 
-setup(ext_modules=EXTENSIONS)
+setup(ext_modules=[] if os.environ.get("PURE_PYTHON_BUILD") == "1" else EXTENSIONS)

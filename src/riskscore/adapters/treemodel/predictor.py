@@ -5,6 +5,9 @@ number of trees: gather every node's feature value, compare with every threshold
 masks per tree (``bitwise_or.reduceat``), take the lowest clear bit (``bitwise_count(m ^ (m + 1))``)
 as the reached leaf, sum leaf values. The arrays layout and the NaN rule are in ``ensemble.py``.
 Batches are processed in chunks of ``CHUNK_ROWS`` rows so the [rows, nodes] temporaries stay in cache.
+Batches of an ensemble of small trees (the usual case) find their leaves byte-wise instead
+(``bytewise.py``: comparisons packed into a byte per tree, a table lookup per byte), which halves
+that step; one row (the real-time path) stays on QuickScorer. Both reach the same leaves.
 
 Reason codes are exact Saabas path attributions: contributions (log-odds) of all features plus
 ``base_value`` equal the raw score. ``predict(..., explain=k)`` returns the ``k`` features with the
@@ -30,6 +33,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
+from riskscore.adapters.treemodel.bytewise import ByteLeaves
 from riskscore.adapters.treemodel.ensemble import CompiledEnsemble, EnsembleFormatError
 from riskscore.domain.scoring import ModelPrediction, ModelRef, ReasonCode
 from riskscore.ports.model_registry import (
@@ -87,6 +91,7 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
     __slots__ = (
         "_base_value",
         "_baseline",
+        "_bytes",
         "_ens",
         "_f32",
         "_feature",
@@ -132,6 +137,7 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
         # bitwise_count(m ^ (m + 1)) is the lowest clear bit's index plus one; fold the "- 1" in here.
         self._leaf_base = ensemble.leaf_offset - 1
         self._leaf_value = ensemble.leaf_value
+        self._bytes = ByteLeaves.fits(ensemble)
         # One extra pseudo-feature column (index n_features) carries each leaf's value, so the
         # bincount that sums contributions also sums the raw score. Deltas are stored negated: an
         # ascending stable argsort of the sums then gives contributions in descending order with
@@ -234,7 +240,13 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
         return leaves
 
     def _leaves(self, x: F64) -> I64:
-        """Global leaf index reached in every tree, [rows, trees]."""
+        """Global leaf index reached in every tree, [rows, trees]: byte-wise when the ensemble's
+        trees fill whole bytes well enough (``bytewise.py``), else QuickScorer; the same leaves."""
+        if self._bytes is not None:
+            return self._bytes.leaves(x, has_nan=bool(np.isnan(x).any()))
+        return self._quickscorer_leaves(x)
+
+    def _quickscorer_leaves(self, x: F64) -> I64:
         xv = x.take(self._feature, axis=1)
         right = xv > self._threshold
         if np.isnan(x).any():  # the input is narrower than the node values: test it there
@@ -275,12 +287,16 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
 
         ``contributions.sum(axis=1) + base_value == raw`` up to float rounding.
         """
-        x = self._routed(self._matrix(matrix))
+        sums = self._sums(self._routed(self._matrix(matrix)))
+        return -sums[:, : self._n], self._baseline - sums[:, self._n]
+
+    def _sums(self, x: F64) -> F64:
+        """``_chunk_sums`` of every row of ``x``, chunk after chunk."""
         rows, width = x.shape[0], self._n + 1
         sums = np.empty((rows, width), dtype=np.float64)
         for start in range(0, rows, CHUNK_ROWS):
             sums[start : start + CHUNK_ROWS] = self._chunk_sums(x[start : start + CHUNK_ROWS])
-        return -sums[:, : self._n], self._baseline - sums[:, self._n]
+        return sums
 
     def _chunk_sums(self, x: F64) -> F64:
         """Negated contributions [rows, features] and, in the last column, minus the leaf sum."""
@@ -307,15 +323,12 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
             n = self._n
             for start in range(0, rows, BLOCK_ROWS):
                 stop = min(start + BLOCK_ROWS, rows)
-                sums = np.empty((stop - start, n + 1), dtype=np.float64)
-                for at in range(start, stop, CHUNK_ROWS):
-                    end = min(at + CHUNK_ROWS, stop)
-                    sums[at - start : end - start] = self._chunk_sums(x[at:end])
+                sums = self._sums(x[start:stop])
+                raw[start:stop] = self._baseline - sums[:, n]
                 neg = sums[:, :n]
                 chosen = _smallest(neg, k)
                 top[start:stop] = chosen
                 contribution[start:stop] = -np.take_along_axis(neg, chosen, axis=1)
-                raw[start:stop] = self._baseline - sums[:, n]
         return ModelScores(
             probability=np.fromiter(map(_sigmoid, raw.tolist()), dtype=np.float64, count=rows),
             raw_score=raw,

@@ -54,7 +54,8 @@ async def _time(fn: Callable[[int], Awaitable[object]], calls: int) -> str:
 
 
 async def measure(url: str, rows: np.ndarray, calls: int) -> None:
-    vectors = [FeatureVector(schema_version=SCHEMA.version, values=tuple(r)) for r in rows]
+    # Plain floats, as feature extraction gives them to the API (not numpy scalars).
+    vectors = [FeatureVector(schema_version=SCHEMA.version, values=tuple(r)) for r in rows.tolist()]
     body = json.dumps({"data": [[0, *rows[0].tolist()]], "params": {"explain": 3}}).encode()
     client = HttpxModelClient(url)
     stock_client = HttpxModelClient(url, http_transport="httpx")

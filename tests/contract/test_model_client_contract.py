@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -120,19 +121,25 @@ ClientFactory = Callable[[Deployment], ModelClient]
 CLIENTS: dict[str, ClientFactory] = {
     "inprocess": lambda d: InProcessModelClient(d.serving),
     "httpx": lambda d: HttpxModelClient(d.base_url, timeout_s=5.0, breaker_failures=1000),
+    "httpx-stock": lambda d: HttpxModelClient(
+        d.base_url, timeout_s=5.0, breaker_failures=1000, http_transport="httpx"
+    ),
 }
 
 
-def _unreachable_httpx() -> ModelClient:
+def _unreachable_httpx(http_transport: Literal["asyncio", "httpx"] = "asyncio") -> ModelClient:
     sock = bind_socket("127.0.0.1", 0)  # bound, never listening: connections are refused
     port = sock.getsockname()[1]
     sock.close()
-    return HttpxModelClient(f"http://127.0.0.1:{port}", timeout_s=1.0)
+    return HttpxModelClient(
+        f"http://127.0.0.1:{port}", timeout_s=1.0, http_transport=http_transport
+    )
 
 
 UNREACHABLE: dict[str, Callable[[Deployment], ModelClient]] = {
     "inprocess": lambda empty: InProcessModelClient(empty.serving),
     "httpx": lambda _empty: _unreachable_httpx(),
+    "httpx-stock": lambda _empty: _unreachable_httpx("httpx"),
 }
 
 

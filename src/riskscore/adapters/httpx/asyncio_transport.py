@@ -48,14 +48,13 @@ import asyncio
 import re
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, NamedTuple
 
 import httpx
 
 _HEAD_END: Final = b"\r\n\r\n"
 _HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS: Final = re.compile(rb"[0-9]{1,18}")
-_FORBIDDEN_IN_HEADERS: Final = re.compile(rb"[\r\n\x00]")
 _MAX_CHUNK_LINE: Final = 4096
 
 # Body framing of the answer being read.
@@ -72,24 +71,13 @@ class _NotSent(Exception):
     """The connection was found closed before the request was written: safe to send elsewhere."""
 
 
-class _Answer:
-    __slots__ = ("body", "headers", "keep_alive", "reason", "status", "version")
-
-    def __init__(
-        self,
-        status: int,
-        reason: bytes,
-        version: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        keep_alive: bool,
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.version = version
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep_alive
+class _Answer(NamedTuple):
+    status: int
+    reason: bytes
+    version: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    keep_alive: bool
 
 
 class _Connection(asyncio.Protocol):
@@ -409,7 +397,7 @@ class AsyncioHttp11Transport(httpx.AsyncBaseTransport):
         return httpx.Response(
             answer.status,
             headers=answer.headers,
-            content=answer.body,
+            stream=httpx.ByteStream(answer.body),  # content= would decode it here, at 10 us
             extensions={"http_version": answer.version, "reason_phrase": answer.reason},
             request=request,
         )
@@ -547,15 +535,19 @@ async def _body(request: httpx.Request) -> bytes:
 
 def _encode(request: httpx.Request, body: bytes) -> bytes:
     """Request line, headers and body as the bytes to write."""
+    fields = request.headers.raw
     parts = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
-    chunked = False
-    for name, value in request.headers.raw:
-        if _FORBIDDEN_IN_HEADERS.search(name) or _FORBIDDEN_IN_HEADERS.search(value):
-            raise httpx.LocalProtocolError("a request header contains CR, LF or NUL")
-        if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
-            chunked = True
+    for name, value in fields:
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
+    head = b"".join(parts)
+    # One line per field, no stray CR, LF or NUL in a name, value or target (header injection).
+    lines = len(fields) + 2
+    if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\x00" in head:
+        raise httpx.LocalProtocolError("a request header or target contains CR, LF or NUL")
+    parts = [head]
+    te = request.headers.get("Transfer-Encoding")
+    chunked = te is not None and te.lower() == "chunked"
     if chunked:
         if body:
             parts += (b"%x\r\n" % len(body), body, b"\r\n")

@@ -147,6 +147,22 @@ def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(scenario())  # type: ignore[arg-type]
 
 
+def exchanges(*replies: Reply, methods: str = "POST POST") -> tuple[Scripted, list[httpx.Response]]:
+    """Requests one after the other (bodies ``{"n": i}``) on one transport; the server, the answers."""
+
+    async def scenario() -> tuple[Scripted, list[httpx.Response]]:
+        async with Scripted(*replies) as server:
+            transport = AsyncioHttp11Transport()
+            answers = [
+                await request(transport, server.url, method=method, body=b'{"n": %d}' % i)
+                for i, method in enumerate(methods.split())
+            ]
+            await transport.aclose()
+            return server, answers
+
+    return run(scenario)  # type: ignore[no-any-return]
+
+
 # --- the real model service ---------------------------------------------------------------------
 
 
@@ -211,16 +227,7 @@ def test_the_model_client_on_either_transport_maps_the_services_503(model_servic
 
 
 def test_requests_reuse_one_kept_alive_connection_and_bodies_arrive_intact() -> None:
-    async def scenario() -> tuple[Scripted, list[httpx.Response]]:
-        async with Scripted(send(OK)) as server:
-            transport = AsyncioHttp11Transport()
-            answers = [
-                await request(transport, server.url, body=b'{"n": %d}' % i) for i in range(5)
-            ]
-            await transport.aclose()
-            return server, answers
-
-    server, answers = run(scenario)
+    server, answers = exchanges(send(OK), methods="POST " * 5)
     assert server.connections == 1
     assert [s.body for s in server.seen] == [b'{"n": %d}' % i for i in range(5)]
     assert server.seen[0].request_line == b"POST /x HTTP/1.1"
@@ -312,14 +319,8 @@ def test_the_model_client_retries_a_dropped_request_on_a_new_connection() -> Non
     ids=["connection-close", "http-1.0"],
 )
 def test_an_answer_that_ends_the_connection_is_honoured(answer: bytes) -> None:
-    async def scenario() -> tuple[Scripted, list[bytes]]:
-        async with Scripted(send(answer)) as server:
-            transport = AsyncioHttp11Transport()
-            bodies = [(await request(transport, server.url)).content for _ in range(2)]
-            await transport.aclose()
-            return server, bodies
-
-    server, bodies = run(scenario)
+    server, answers = exchanges(send(answer))
+    bodies = [a.content for a in answers]
     assert bodies == [b"ok", b"ok"]
     assert server.connections == 2
 
@@ -342,15 +343,8 @@ def test_connection_close_in_the_request_is_honoured() -> None:
 def test_http_1_0_keep_alive_is_honoured() -> None:
     answer = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"
 
-    async def scenario() -> Scripted:
-        async with Scripted(send(answer)) as server:
-            transport = AsyncioHttp11Transport()
-            for _ in range(3):
-                await request(transport, server.url)
-            await transport.aclose()
-            return server
-
-    assert run(scenario).connections == 1
+    server, _ = exchanges(send(answer), methods="GET GET GET")
+    assert server.connections == 1
 
 
 # --- answer framing -----------------------------------------------------------------------------
@@ -366,29 +360,15 @@ def test_a_chunked_answer_is_decoded() -> None:
         b"X-Trailer: 1\r\n\r\n",
     ]
 
-    async def scenario() -> tuple[Scripted, list[bytes]]:
-        async with Scripted(send(*answer)) as server:
-            transport = AsyncioHttp11Transport()
-            bodies = [(await request(transport, server.url)).content for _ in range(2)]
-            await transport.aclose()
-            return server, bodies
-
-    server, bodies = run(scenario)
+    server, answers = exchanges(send(*answer))
+    bodies = [a.content for a in answers]
     assert bodies == [b"hello world!"] * 2
     assert server.connections == 1
 
 
 def test_a_close_delimited_answer_is_read_to_the_end() -> None:
-    async def scenario() -> tuple[Scripted, list[bytes]]:
-        async with Scripted(
-            send(b"HTTP/1.1 200 OK\r\n\r\npart one, ", b"part two", close=True)
-        ) as s:
-            transport = AsyncioHttp11Transport()
-            bodies = [(await request(transport, s.url)).content for _ in range(2)]
-            await transport.aclose()
-            return s, bodies
-
-    server, bodies = run(scenario)
+    server, answers = exchanges(send(b"HTTP/1.1 200 OK\r\n\r\npart one, ", b"part two", close=True))
+    bodies = [a.content for a in answers]
     assert bodies == [b"part one, part two"] * 2
     assert server.connections == 2
 
@@ -398,17 +378,10 @@ def test_informational_answers_are_skipped_and_bodiless_ones_have_no_body() -> N
     no_content = send(b"HTTP/1.1 204 No Content\r\n\r\n")
     head = send(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n")
 
-    async def scenario() -> tuple[Scripted, list[tuple[int, bytes]]]:
-        async with Scripted(continue_then_ok, no_content, head, send(OK)) as server:
-            transport = AsyncioHttp11Transport()
-            answers = []
-            for method in ("POST", "POST", "HEAD", "POST"):
-                r = await request(transport, server.url, method=method)
-                answers.append((r.status_code, r.content))
-            await transport.aclose()
-            return server, answers
-
-    server, answers = run(scenario)
+    server, responses = exchanges(
+        continue_then_ok, no_content, head, send(OK), methods="POST POST HEAD POST"
+    )
+    answers = [(r.status_code, r.content) for r in responses]
     assert answers == [(200, b'{"ok": 1}\r\n'), (204, b""), (200, b""), (200, b'{"ok": 1}\r\n')]
     assert server.connections == 1
 

@@ -147,6 +147,7 @@ def _http_client(settings: Settings) -> ModelClient:
         breaker_failures=settings.breaker_failures,
         breaker_reset_s=settings.breaker_reset_s,
         explain=settings.reason_codes,
+        http_transport=settings.model_http_transport,
     )
 
 

@@ -31,6 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Model client (http mode).
     model_timeout_s: PositiveFloat = 2.0
     model_retries: int = 1
+    # asyncio: riskscore's light HTTP/1.1 transport; httpx: httpx's stock one (TLS, HTTP/2).
+    model_http_transport: Literal["asyncio", "httpx"] = "asyncio"
     breaker_failures: PositiveInt = 5
     breaker_reset_s: PositiveFloat = 2.0
     # Risk classes: exclusive upper bounds of the probability.

@@ -101,10 +101,11 @@ def _audit_trail(
 ) -> Iterator[AuditTrail]:
     from riskscore.adapters.localfs.audit_trail import JournaledAuditTrail
 
-    trail = JournaledAuditTrail(
+    trail = JournaledAuditTrail.in_slot(  # one journal per process: `serve --workers N`
         journal_dir,
         feature_store,
         prediction_log,
+        workers=settings.workers,
         batch_size=settings.audit_batch_size,
         flush_interval_s=settings.audit_flush_interval_s,
         fsync=settings.audit_fsync,

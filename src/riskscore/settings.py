@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_batch_rows: PositiveInt = 2_000
     max_batch_bytes: PositiveInt = 67_108_864  # body limit of the service-function batch route
     max_inflight: PositiveInt = 256  # scoring requests in progress before 503 "overloaded"
+    workers: PositiveInt = 1  # API processes (`serve --workers`); production: one per core
     # Model client (http mode).
     model_timeout_s: PositiveFloat = 2.0
     model_retries: int = 1

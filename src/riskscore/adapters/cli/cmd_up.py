@@ -5,7 +5,8 @@
 2. Start ``riskscore model-server --port MODEL_PORT`` and wait for its ``/health``.
 3. Start ``riskscore serve --port PORT`` with ``RISKSCORE_MODEL_CLIENT=http`` pointing at that model
    service, as deployed on Snowflake (the API and the model are separate services there too), and
-   wait for its ``/health``.
+   wait for its ``/health``. ``--workers N`` (or ``RISKSCORE_WORKERS``) is passed through: N API
+   processes, one per core in production.
 4. Print the URLs and a copy-paste ``curl`` with the reference samples of DOMAIN.md.
 5. Wait. Ctrl-C or SIGTERM stops the API first (it drains its audit trail), then the model service;
    a child that dies on its own stops the other one and ``up`` exits with 1.
@@ -55,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthetic applications to train the first model on (only when none is registered)",
     )
     parser.add_argument("--seed", type=int, default=1, help="synthetic data seed")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="API processes (default: RISKSCORE_WORKERS, else 1); production: one per core",
+    )
 
 
 class _Stop(Exception):
@@ -69,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from riskscore.settings import load_settings
 
     try:
-        settings = load_settings(data_dir=args.data_dir)
+        settings = load_settings(data_dir=args.data_dir, workers=args.workers)
     except ValueError as exc:
         print(f"riskscore up: {exc}", file=sys.stderr)
         return 2
@@ -86,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         )
         _wait_ready(model_url, children)
         api_env = {**env, "RISKSCORE_MODEL_CLIENT": "http", "RISKSCORE_MODEL_URL": model_url}
-        children.append(_spawn(["serve", "--host", args.host, "--port", str(args.port)], api_env))
+        children.append(_spawn(serve_argv(args.host, args.port, args.workers), api_env))
         _wait_ready(api_url, children)
         print(banner(api_url, model_url, data_dir, with_key=bool(settings.api_key)), flush=True)
         while all(child.poll() is None for child in children):
@@ -102,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
         _stop_all(children)
+
+
+def serve_argv(host: str, port: int, workers: int | None) -> list[str]:
+    """The ``riskscore serve`` arguments; without ``workers`` the API reads RISKSCORE_WORKERS."""
+    argv = ["serve", "--host", host, "--port", str(port)]
+    return argv if workers is None else [*argv, "--workers", str(workers)]
 
 
 def _ensure_model(data_dir: Path, model_name: str, n: int, seed: int) -> None:

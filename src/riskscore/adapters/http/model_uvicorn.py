@@ -43,7 +43,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def server_config(app: Any, *, log_level: str = "warning") -> uvicorn.Config:
+def server_config(
+    app: Any, *, log_level: str = "warning", workers: int = 1, factory: bool = False
+) -> uvicorn.Config:
+    """``workers`` > 1 needs ``app`` as an import string (each worker process imports it), with
+    ``factory=True`` when it names a function that builds the app."""
     return uvicorn.Config(
         app,
         loop="uvloop",
@@ -51,7 +55,8 @@ def server_config(app: Any, *, log_level: str = "warning") -> uvicorn.Config:
         lifespan="on",
         access_log=False,
         log_level=log_level.lower(),
-        workers=1,
+        workers=workers,
+        factory=factory,
         backlog=BACKLOG,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=10,

@@ -15,6 +15,12 @@ idempotent by ``prediction_id``), and only then moves the journal checkpoint. He
   journal directory (kept, counted, logged by prediction id) and the rest flows on;
 - on start, everything after the checkpoint (left by a crashed or stopped process) is delivered first.
 
+Several processes (``riskscore serve --workers N``) share one data directory through
+``JournaledAuditTrail.in_slot``: each claims a journal slot of its own, and each also *adopts* the
+orphan journals (slots numbered N or above that no live process holds, e.g. after scaling from 4
+workers to 2 or a SIGKILL of a larger set): it opens each (taking its lock, so no other process
+replays it at the same time), delivers its backlog with a trail of its own, then releases it.
+
 See docs/audit-trail.md for the guarantees and the trade-offs behind the defaults.
 """
 
@@ -26,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import msgspec
 import structlog
@@ -36,6 +43,8 @@ from riskscore.adapters.localfs.journal import (
     JournalError,
     JournalInUse,
     Position,
+    claim_slot,
+    orphan_journals,
 )
 from riskscore.domain.scoring import AuditEntry
 from riskscore.ports.audit_trail import AuditStats, AuditTrail, AuditTrailError, AuditTrailInUse
@@ -60,10 +69,21 @@ def backoff_delay(
     return ceiling / 2 + rng() * ceiling / 2
 
 
+class TrailOptions(TypedDict, total=False):
+    """The tuning keywords of ``JournaledAuditTrail`` (adopted journals get the same)."""
+
+    batch_size: int
+    flush_interval_s: float
+    fsync: bool
+    max_backoff_s: float
+    initial_backoff_s: float
+    segment_bytes: int
+
+
 class JournaledAuditTrail(AuditTrail):
     def __init__(
         self,
-        journal_dir: str | Path,
+        journal_dir: str | Path | FileJournal,
         feature_store: FeatureStore,
         prediction_log: PredictionLog,
         *,
@@ -73,15 +93,36 @@ class JournaledAuditTrail(AuditTrail):
         max_backoff_s: float = 5.0,
         initial_backoff_s: float = 0.05,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        adopt: Sequence[Path] = (),
     ) -> None:
+        """``journal_dir`` is a directory to open, or a journal already open (``claim_slot``);
+        ``adopt`` lists other journal directories to deliver from ``start`` on, those no process
+        holds then (see ``in_slot``)."""
         if batch_size <= 0 or flush_interval_s <= 0 or max_backoff_s <= 0 or initial_backoff_s <= 0:
             raise ValueError("batch size, flush interval and backoffs must be positive")
-        try:
-            self._journal = FileJournal(journal_dir, fsync=fsync, segment_bytes=segment_bytes)
-        except JournalInUse as exc:
-            raise AuditTrailInUse(str(exc)) from exc
-        except JournalError as exc:
-            raise AuditTrailError(str(exc)) from exc
+        if isinstance(journal_dir, FileJournal):
+            self._journal = journal_dir
+        else:
+            self._journal = _open_journal(journal_dir, fsync=fsync, segment_bytes=segment_bytes)
+        self._options = TrailOptions(
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            fsync=fsync,
+            max_backoff_s=max_backoff_s,
+            initial_backoff_s=initial_backoff_s,
+            segment_bytes=segment_bytes,
+        )
+        self._orphans = list(adopt)
+        self._adopted: list[JournaledAuditTrail] = []
+        self._adopted_lock = threading.Lock()
+        self._retired = AuditStats(
+            recorded=0,
+            delivered=0,
+            queue_depth=0,
+            lag_s=0.0,
+            failed_attempts=0,
+            last_error_type=None,
+        )
         self._features = feature_store
         self._predictions = prediction_log
         self._batch_size = batch_size
@@ -110,6 +151,41 @@ class JournaledAuditTrail(AuditTrail):
         if self._backlog:
             self._log.info("audit.replay_pending", entries=self._backlog)
 
+    @classmethod
+    def in_slot(
+        cls,
+        root: str | Path,
+        feature_store: FeatureStore,
+        prediction_log: PredictionLog,
+        *,
+        workers: int = 1,
+        **options: Unpack[TrailOptions],
+    ) -> JournaledAuditTrail:
+        """The trail of one of ``workers`` processes sharing the journal root ``root``: it claims
+        the lowest free slot ``root/w<k>`` (replaying what an earlier owner left there) and, once
+        started, adopts the orphan journals (``journal.orphan_journals``)."""
+        if workers <= 0:
+            raise ValueError("workers must be positive")
+        try:
+            journal = claim_slot(
+                root,
+                fsync=options.get("fsync", False),
+                segment_bytes=options.get("segment_bytes", DEFAULT_SEGMENT_BYTES),
+            )
+        except JournalInUse as exc:
+            raise AuditTrailInUse(str(exc)) from exc
+        except JournalError as exc:
+            raise AuditTrailError(str(exc)) from exc
+        structlog.get_logger("riskscore.audit_trail").info(
+            "audit.journal_slot", journal=str(journal.directory)
+        )
+        try:
+            orphans = orphan_journals(root, workers=workers, own=journal.directory)
+        except OSError as exc:
+            journal.close()
+            raise AuditTrailError(f"cannot list the journals under {root}: {exc}") from exc
+        return cls(journal, feature_store, prediction_log, adopt=orphans, **options)
+
     # -- request path -------------------------------------------------------------------------
 
     def record(self, entry: AuditEntry) -> None:
@@ -134,6 +210,7 @@ class JournaledAuditTrail(AuditTrail):
             raise AuditTrailError("audit trail is closed")
         if self._thread is not None:
             return
+        self._adopt_orphans()
         self._thread = threading.Thread(target=self._run, name="audit-trail", daemon=True)
         self._thread.start()
 
@@ -156,10 +233,14 @@ class JournaledAuditTrail(AuditTrail):
                     return False
                 self._wake.set()
                 self._progress.wait(min(left, self._flush_interval_s))
-        return True
+        drained = True
+        for adopted in self._adopted_trails():
+            drained = adopted.drain(max(deadline - time.monotonic(), 0.0)) and drained
+        return drained
 
     def close(self) -> None:
-        """Stop delivering (a batch being retried stays in the journal) and release the journal."""
+        """Stop delivering (a batch being retried stays in the journal) and release the journal
+        (and the adopted ones)."""
         if self._closed:
             return
         self._closed = True
@@ -167,7 +248,55 @@ class JournaledAuditTrail(AuditTrail):
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
+        for adopted in self._adopted_trails():
+            self._retire(adopted)
         self._journal.close()
+
+    # -- adopted journals ---------------------------------------------------------------------
+
+    def _adopt_orphans(self) -> None:
+        """Open each orphan journal no process holds and deliver its backlog on a trail of its own."""
+        for directory in self._orphans:
+            try:
+                trail = JournaledAuditTrail(
+                    directory, self._features, self._predictions, **self._options
+                )
+            except AuditTrailInUse:
+                continue  # a live process owns it, or another one is adopting it right now
+            except AuditTrailError as exc:
+                self._log.warning(
+                    "audit.adopt_failed", journal=directory.name, error_type=type(exc).__name__
+                )
+                continue
+            backlog = trail.stats().queue_depth
+            if not backlog:
+                trail.close()
+                continue
+            self._log.info("audit.adopted", journal=str(directory), entries=backlog)
+            trail.start()
+            with self._adopted_lock:
+                self._adopted.append(trail)
+        self._orphans = []
+
+    def _adopted_trails(self) -> list[JournaledAuditTrail]:
+        with self._adopted_lock:
+            return list(self._adopted)
+
+    def _retire_caught_up(self) -> None:
+        """Release adopted journals that are fully delivered (another process may claim them)."""
+        for adopted in self._adopted_trails():
+            if adopted.stats().queue_depth == 0 and adopted.drain(0.0):
+                self._retire(adopted)
+                self._log.info("audit.adopted_delivered", journal=str(adopted.journal.directory))
+
+    def _retire(self, adopted: JournaledAuditTrail) -> None:
+        adopted.close()
+        final = adopted.stats()
+        with self._adopted_lock:
+            if adopted not in self._adopted:
+                return
+            self._adopted.remove(adopted)
+            self._retired = _sum_stats(self._retired, final)
 
     # -- observability ------------------------------------------------------------------------
 
@@ -177,6 +306,16 @@ class JournaledAuditTrail(AuditTrail):
         )
 
     def stats(self) -> AuditStats:
+        """This trail's figures plus those of the journals it adopted (``recorded`` stays its own)."""
+        own = self._own_stats()
+        with self._adopted_lock:
+            adopted = [self._retired, *(trail.stats() for trail in self._adopted)]
+        total = own
+        for extra in adopted:
+            total = _sum_stats(total, extra)
+        return total
+
+    def _own_stats(self) -> AuditStats:
         depth = self._queue_depth()
         pending_since = self._pending_since
         if depth == 0:
@@ -212,6 +351,8 @@ class JournaledAuditTrail(AuditTrail):
             except Exception as exc:  # a journal or checkpoint I/O error: log, wait, go on
                 self._note_failure(exc, attempt=0, batch=0, delay=self._max_backoff_s)
                 self._stop.wait(self._max_backoff_s)
+            if self._adopted:
+                self._retire_caught_up()
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
 
@@ -313,3 +454,25 @@ class JournaledAuditTrail(AuditTrail):
             batch=batch,
             retry_in_s=round(delay, 3),
         )
+
+
+def _open_journal(directory: str | Path, *, fsync: bool, segment_bytes: int) -> FileJournal:
+    try:
+        return FileJournal(directory, fsync=fsync, segment_bytes=segment_bytes)
+    except JournalInUse as exc:
+        raise AuditTrailInUse(str(exc)) from exc
+    except JournalError as exc:
+        raise AuditTrailError(str(exc)) from exc
+
+
+def _sum_stats(a: AuditStats, b: AuditStats) -> AuditStats:
+    """``a`` with ``b``'s delivery figures added (``recorded`` and ``running`` stay ``a``'s)."""
+    return msgspec.structs.replace(
+        a,
+        delivered=a.delivered + b.delivered,
+        queue_depth=a.queue_depth + b.queue_depth,
+        lag_s=max(a.lag_s, b.lag_s),
+        failed_attempts=a.failed_attempts + b.failed_attempts,
+        last_error_type=a.last_error_type or b.last_error_type,
+        dead_lettered=a.dead_lettered + b.dead_lettered,
+    )

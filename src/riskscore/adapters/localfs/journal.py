@@ -25,6 +25,13 @@ segment; nothing acknowledged is in a torn frame because ``append`` had not retu
 Positions are ``(segment, offset)`` pairs and order like tuples. ``end()`` is the position after the
 last complete append (``(next segment, 0)`` when this process has not appended yet), so a reader in
 this process never sees a half-written frame of the live segment.
+
+Slots: several processes sharing one data directory (``riskscore serve --workers N``) each own one
+journal, ``<root>/w<k>``. ``claim_slot`` opens the lowest-numbered one whose ``LOCK`` is free, so
+the lock that guards a journal is also what hands out slots: two live processes can never own the
+same one, and the slot of a dead process is free again the moment the kernel drops its lock.
+``orphan_journals`` lists what a new set of workers would otherwise leave unread (see
+docs/audit-trail.md, "Several worker processes").
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 _SUFFIX = ".seg"
 _DEAD_LETTER = "dead-letter.seg"
+_SLOT_PREFIX = "w"
+MAX_SLOTS = 1024
+"""``claim_slot`` gives up beyond this many held slots (a sign of leaked processes, not of load)."""
 
 
 class JournalError(Exception):
@@ -383,3 +393,66 @@ class FileJournal:
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
+
+
+# -- slots: one journal per process under a shared root -------------------------------------------
+
+
+def slot_directory(root: str | Path, slot: int) -> Path:
+    """The journal directory of slot ``slot`` under ``root``: ``root/w<slot>``."""
+    if slot < 0:
+        raise ValueError("slots are numbered from 0")
+    return Path(root) / f"{_SLOT_PREFIX}{slot}"
+
+
+def slot_number(directory: str | Path) -> int | None:
+    """The slot a directory is (``w3`` -> 3), None for any other name."""
+    name = Path(directory).name
+    digits = name[len(_SLOT_PREFIX) :]
+    if not name.startswith(_SLOT_PREFIX) or not digits.isdigit():
+        return None
+    return int(digits)
+
+
+def claim_slot(
+    root: str | Path,
+    *,
+    fsync: bool = False,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    max_slots: int = MAX_SLOTS,
+) -> FileJournal:
+    """Open the journal of the lowest-numbered slot under ``root`` that no process holds.
+
+    Holding is the journal's ``flock``: a slot taken by a live process raises ``JournalInUse`` and
+    the next one is tried; the slot of a dead process is free, and its claimant replays what it
+    left (the journal's usual start-up)."""
+    for slot in range(max_slots):
+        try:
+            return FileJournal(slot_directory(root, slot), fsync=fsync, segment_bytes=segment_bytes)
+        except JournalInUse:
+            continue
+    raise JournalInUse(f"all {max_slots} journal slots under {root} are held")
+
+
+def orphan_journals(root: str | Path, *, workers: int, own: str | Path) -> list[Path]:
+    """Journals under ``root`` that no worker of a set of ``workers`` would claim: the slots numbered
+    ``workers`` or above (left by a larger set, or by a process that claimed a high slot), other than
+    ``own``, in slot order; and ``root`` itself when it holds segments (the single journal of riskscore
+    before slots). Whether a process still holds one is for the caller to find out by opening it."""
+    root = Path(root)
+    own_path = Path(own).resolve()
+    found: list[tuple[int, Path]] = []
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        number = slot_number(entry.name)
+        path = Path(entry.path)
+        if number is None or number < workers or not entry.is_dir():
+            continue
+        if path.resolve() != own_path:
+            found.append((number, path))
+    orphans = [path for _, path in sorted(found)]
+    legacy = any(e.name.endswith(_SUFFIX) and e.name[: -len(_SUFFIX)].isdigit() for e in entries)
+    return ([root] if legacy else []) + orphans

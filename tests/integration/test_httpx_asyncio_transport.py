@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvloop
 
 from riskscore.adapters.http.model_server import create_model_server_app
 from riskscore.adapters.http.model_uvicorn import BackgroundServer, bind_socket
@@ -143,8 +144,24 @@ async def request(
     return response
 
 
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,  # what `riskscore serve` runs the API on
+}
+_loop_factory: list[Callable[[], asyncio.AbstractEventLoop]] = [asyncio.new_event_loop]
+
+
+@pytest.fixture(autouse=True, params=sorted(LOOPS))
+def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs on both event loops: their transports differ (uvloop's are not asyncio's)."""
+    _loop_factory[0] = LOOPS[request.param]
+    yield str(request.param)
+    _loop_factory[0] = asyncio.new_event_loop
+
+
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(scenario())  # type: ignore[arg-type]
+    with asyncio.Runner(loop_factory=_loop_factory[0]) as runner:
+        return runner.run(scenario())  # type: ignore[arg-type]
 
 
 def exchanges(*replies: Reply, methods: str = "POST POST") -> tuple[Scripted, list[httpx.Response]]:
@@ -584,8 +601,9 @@ def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None
         async with Scripted(send(OK)) as server:
             transport = AsyncioHttp11Transport()
             req = httpx.Request("GET", server.url, headers={"X-Evil": "a\r\nInjected: 1"})
-            with pytest.raises(httpx.LocalProtocolError):
+            with pytest.raises(httpx.LocalProtocolError) as caught:
                 await transport.handle_async_request(req)
+            assert caught.value.request is req
             await transport.aclose()
             return server
 

@@ -48,7 +48,7 @@ import asyncio
 import re
 import time
 from collections.abc import Mapping
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 import httpx
 
@@ -113,8 +113,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol callbacks ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport; uvloop's TCPTransport has the methods but is no asyncio.Transport.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None or self._waiter.done():
@@ -382,8 +382,8 @@ class AsyncioHttp11Transport(httpx.AsyncBaseTransport):
                 request=request,
             )
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
-        data = _encode(request, await _body(request))
         try:
+            data = _encode(request, await _body(request))
             answer = await self._exchange(
                 (url.raw_host, url.port or 80),
                 data,

@@ -11,12 +11,18 @@ disagrees gets no timings), warm up, then
   each, until p99 passes the ceiling; the figure is the highest rate among runs with p99 under the
   ceiling and no errors.
 
+One more row, ``riskscore_inprocess_workers2``, runs ``riskscore serve --workers 2`` *unpinned*: both
+workers and the load generator may use every core (so the load generator takes some of the servers'
+CPU, and the figure is a floor for two dedicated cores). It is not comparable with the one-core rows
+above it; it answers "what does this machine serve with one worker per core".
+
 Every request is a generated application of typical size (20-60 Rx fills, median 33, about 11 KB of
 Rx XML: ``workspace.typical_applications``), cycling over ``n_apps`` different ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -43,6 +49,8 @@ class System:
     servers: list[Server]
     path: str = "/v1/score"
     notes: list[str] = field(default_factory=list)
+    unpinned: bool = False
+    """Servers and load generator on every CPU (``every_cpu``) instead of one core each."""
 
     @property
     def front(self) -> Server:
@@ -72,13 +80,28 @@ def model_server(
     )
 
 
+def every_cpu(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with the load generator (and servers) allowed on every CPU. Explicitly so: the harness
+    pins itself to the load generator's CPU and its children would inherit that."""
+    if not cfg.load_cpus:  # no pinning at all (--no-pin, one CPU or no taskset)
+        return cfg
+    cpus = tuple(range(os.cpu_count() or 1))
+    return dataclasses.replace(cfg, load_cpus=cpus, server_cpus=cpus)
+
+
 def systems(ws: Workspace, cfg: RunConfig) -> list[System]:
     logs = ws.root / "logs"
     cpus = cfg.server_cpus
 
-    def server(name: str, argv: Sequence[str], port: int, env: dict[str, str]) -> Server:
+    def server(
+        name: str,
+        argv: Sequence[str],
+        port: int,
+        env: dict[str, str],
+        on: Sequence[int] | None = cpus,
+    ) -> Server:
         return Server(
-            name, argv, port=port, log_path=logs / f"{name}.log", env=env, cpus=cpus, cwd=ROOT
+            name, argv, port=port, log_path=logs / f"{name}.log", env=env, cpus=on, cwd=ROOT
         )
 
     inproc_port = free_port()
@@ -90,6 +113,17 @@ def systems(ws: Workspace, cfg: RunConfig) -> list[System]:
             RISKSCORE_DATA_DIR=str(ws.riskscore_data_dir("rs-inprocess")),
             RISKSCORE_MODEL_CLIENT="inprocess",
         ),
+    )
+    workers_port = free_port()
+    workers2 = server(
+        "riskscore-api-inprocess-workers2",
+        [*CLI, "serve", "--port", str(workers_port), "--workers", "2"],
+        workers_port,
+        clean_env(
+            RISKSCORE_DATA_DIR=str(ws.riskscore_data_dir("rs-inprocess-workers2")),
+            RISKSCORE_MODEL_CLIENT="inprocess",
+        ),
+        on=every_cpu(cfg).server_cpus,
     )
     model_port, api_port = free_port(), free_port()
     http_dir = ws.riskscore_data_dir("rs-http")
@@ -141,6 +175,12 @@ def systems(ws: Workspace, cfg: RunConfig) -> list[System]:
             "seed", "seed baseline (FastAPI + model service over httpx)", [seed_model, seed_api]
         ),
         System("riskscore_inprocess", "riskscore, in-process model", [inproc]),
+        System(
+            "riskscore_inprocess_workers2",
+            "riskscore, in-process model, --workers 2, unpinned (load generator shares both cores)",
+            [workers2],
+            unpinned=True,
+        ),
         System("riskscore_http", "riskscore + model service (httpx)", [rs_model, rs_api]),
     ]
 
@@ -199,6 +239,9 @@ def measure(system: System, ws: Workspace, cfg: RunConfig) -> dict[str, object]:
         "label": system.label,
         "servers": [s.name for s in system.servers],
     }
+    if system.unpinned:
+        cfg = every_cpu(cfg)
+        out["cpus"] = {"servers": cfg.server_cpus, "load_generator": cfg.load_cpus}
     with running(*system.servers):
         url = system.front.url
         answers, problems = score_answers(url, ws, cfg.equality_n)
@@ -237,7 +280,7 @@ def ratios(results: dict[str, object]) -> dict[str, dict[str, float | None]]:
     """For each riskscore variant: seed p50 / riskscore p50 and riskscore rate / seed rate."""
     seed = results.get("seed")
     out: dict[str, dict[str, float | None]] = {}
-    for key in ("riskscore_inprocess", "riskscore_http"):
+    for key in ("riskscore_inprocess", "riskscore_inprocess_workers2", "riskscore_http"):
         ours = results.get(key)
         p50_seed, p50_ours = get(seed, "sequential", "p50_ms"), get(ours, "sequential", "p50_ms")
         rps_seed = get(seed, "at_ceiling", "throughput_rps")

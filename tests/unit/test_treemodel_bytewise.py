@@ -9,6 +9,7 @@ with the byte layout against the same model with it switched off, bit for bit.
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import numpy as np
@@ -121,3 +122,20 @@ def test_batch_answers_are_the_same_bits_with_and_without_the_byte_layout(float3
     for i in range(0, 700, 37):
         one = with_bytes.predict(x[i : i + 1], explain=3)[0]
         assert one.raw_score == with_bytes.predict_arrays(x, explain=3).raw_score[i]
+
+
+def test_a_pickled_model_is_its_ensemble_and_scores_the_same_bits() -> None:
+    """Rescoring ships models to its workers by pickle: the tables are rebuilt there, not sent."""
+    model = ensemble_model(4, [8, 7, 5, 8] * 25)
+    shipped = pickle.dumps(model)
+    assert len(shipped) < len(pickle.dumps(model.ensemble)) + 2_000
+    copy = pickle.loads(shipped)
+    assert (copy.ref, copy.feature_names, copy.feature_schema_version) == (
+        model.ref,
+        model.feature_names,
+        model.feature_schema_version,
+    )
+    x = rows(200, 4, nan=True)
+    a, b = model.predict_arrays(x, explain=3), copy.predict_arrays(x, explain=3)
+    assert a.raw_score.tobytes() == b.raw_score.tobytes()
+    assert a.reason_index.tobytes() == b.reason_index.tobytes()

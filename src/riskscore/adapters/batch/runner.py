@@ -32,7 +32,6 @@ import multiprocessing
 import os
 import signal
 import struct
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -255,14 +254,13 @@ class ChunkRunner(Generic[R]):
                 pending.append((start, _size(rows), pool.submit(_run_chunk, start, shipped)))
             while pending:
                 yield _result(pending.popleft())
+            spawner.join()
+            if failed:  # every chunk was scored here, but a pool that cannot start is a fault
+                raise failed[0]
         finally:
             spawner.join()
             # On an interruption (KeyboardInterrupt, a consumer that stops) drop queued chunks.
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-STARTING_SWITCH_INTERVAL_S = 0.0001
-"""The interpreter's GIL switch interval while workers start (then back to its value, 5 ms)."""
 
 
 def _spawn(
@@ -273,17 +271,10 @@ def _spawn(
 ) -> None:
     """Start ``workers`` processes; ``started`` gets a future per worker, done once it is up.
     Runs in a thread: what goes wrong goes to ``failed``, which the scoring thread raises."""
-    # Each start runs a little Python between waits; with the scoring thread holding the GIL, every
-    # step waited out the 5 ms switch interval (0.7 s measured for the second worker). A short
-    # interval while starting lets this thread in at once; it only costs when a thread waits.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, STARTING_SWITCH_INTERVAL_S))
     try:
         started.extend(pool.submit(_started) for _ in range(workers))
     except BaseException as exc:
         failed.append(exc)
-    finally:
-        sys.setswitchinterval(interval)
 
 
 def _result(item: tuple[int, int, Future[R]]) -> tuple[int, int, R]:

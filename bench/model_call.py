@@ -1,8 +1,9 @@
 """What one model call costs the API in http mode, split into the model service and the client.
 
-Run: ``.venv/bin/python -m bench.model_call [--calls 2000]``. Prepares a small workspace, starts
-``riskscore model-server`` pinned to the server CPU, pins this process to the same CPU (where the
-API would run in the end-to-end benchmark) and times, per call, over one keep-alive connection:
+Run: ``.venv/bin/python -m bench.model_call [--calls 2000] [--uvloop]``. Prepares a small
+workspace, starts ``riskscore model-server`` pinned to the server CPU, pins this process to the
+same CPU (where the API would run in the end-to-end benchmark) and times, per call, over one
+keep-alive connection:
 
 1. ``HttpxModelClient.predict([vector])``: what ``ScorePolicy`` awaits in http mode (flat body,
    ``params.explain`` 3, answer decoding and checks), on its default transport
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import numpy as np
+import uvloop
 
 from bench.compare_e2e import model_server
 from bench.config import placement
@@ -116,6 +118,7 @@ async def measure(url: str, rows: np.ndarray, calls: int) -> None:
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--calls", type=int, default=2000)
+    cli.add_argument("--uvloop", action="store_true", help="the client on uvloop, as the API runs")
     args = cli.parse_args()
     _, server_cpus = placement()
     ws = prepare(new_root(), n_train=2000, n_apps=200)
@@ -126,7 +129,10 @@ def main() -> None:
         if server_cpus and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(server_cpus))  # where the API runs in the benchmark
         print(f"model service and this client on CPU {server_cpus}; load average {os.getloadavg()}")
-        asyncio.run(measure(server.url, ws.features[:200], args.calls))
+        loop = uvloop.new_event_loop if args.uvloop else asyncio.new_event_loop
+        print(f"client event loop: {'uvloop' if args.uvloop else 'asyncio'}")
+        with asyncio.Runner(loop_factory=loop) as runner:
+            runner.run(measure(server.url, ws.features[:200], args.calls))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark: batch rescoring throughput and peak memory, from XML and from stored feature vectors.
 
-Run: ``.venv/bin/python -m bench.rescore [--quick] [--sizes 10000,200000] [--workers N] [--profile]``.
+Run: ``.venv/bin/python -m bench.rescore [--quick] [--sizes 10000,200000] [--sources features]
+[--workers N] [--repeat N] [--profile]``.
 
 Each case (source x size) runs in its own subprocess: ``run_to_file`` (what ``riskscore rescore``
 does: ordered JSON Lines output, resume sidecar, fsync per chunk) with the default model of
@@ -9,6 +10,8 @@ and 1,000-row chunks. Printed per case: applications per second (wall clock, fro
 to the last written), CPU seconds of the parent and the workers (``/proc``), and peak memory: the
 parent's RSS high-water mark from ``resource.getrusage(RUSAGE_SELF)`` and the largest worker's
 ``VmHWM`` (workers are children of the ``forkserver`` process, so sampled from ``/proc``).
+``--repeat N`` runs each case N times, prints every run with the load average it saw, and judges the
+goals on the fastest: on a machine shared with other jobs runs minutes apart differ by 30% or more.
 
 Inputs are generated once and cached under ``bench/results/work/rescore/`` (git-ignored): the
 model registry, ``ds-<n>/`` (``riskscore generate`` layout) and ``fs-<n>.sqlite3`` (a feature store
@@ -263,13 +266,18 @@ def profile_case(source_kind: str, n: int, data_dir: Path) -> Path:
 
 
 # -- driver ------------------------------------------------------------------------------------
+def range_of(start: int, rows: Any) -> list[int]:
+    return list(range(start, start + len(rows)))
+
+
 def floors(data_dir: Path, store_rows: int, n: int = 2000) -> dict[str, float]:
     """CPU microseconds per application of the fixed costs, measured in one process.
 
     From XML: parse + features of an application, and the model call (1,000-row matrices, reason
     codes as rescoring asks for them, ``ModelPrediction``s as the row path builds them). From
     stored features, the column-wise path a worker runs per page of ``fs-<store_rows>``: reading
-    the page, ``score_batch`` (of which ``predict_arrays``, the model call) and writing its lines.
+    the page, ``score_batch`` (of which ``predict_arrays``, the model call, the feature hashes and
+    the derived prediction ids, each measured again on its own) and writing its lines.
     Everything else a run does (starting workers, handing pages out, committing) comes on top."""
     import numpy as np
 
@@ -280,7 +288,9 @@ def floors(data_dir: Path, store_rows: int, n: int = 2000) -> dict[str, float]:
     from riskscore.adapters.system_clock import SystemClock
     from riskscore.container import build_container
     from riskscore.domain.features.extract import extract_features, extract_values
+    from riskscore.domain.features.schema import content_hashes
     from riskscore.domain.usecases.rescore import RescorePolicies
+    from riskscore.domain.usecases.rescore_columns import derived_prediction_ids
     from riskscore.ports.model_registry import ScoresInArrays
 
     settings = _settings(data_dir)
@@ -300,6 +310,7 @@ def floors(data_dir: Path, store_rows: int, n: int = 2000) -> dict[str, float]:
     model_us = (time.process_time() - started) / len(matrix) * 1e6
 
     store = SqliteFeatureStore(WORK / f"fs-{store_rows}.sqlite3", migrate=False)
+    run_started = dt.datetime.now(dt.UTC)
     policies = RescorePolicies(
         parser=parser,
         extract=extract_features,
@@ -307,9 +318,9 @@ def floors(data_dir: Path, store_rows: int, n: int = 2000) -> dict[str, float]:
         clock=SystemClock(),
         explain=settings.reason_codes,
         batch_run_id="bench-floors",
-        run_started_at=dt.datetime.now(dt.UTC),
+        run_started_at=run_started,
     )
-    spent = {"read": 0.0, "score": 0.0, "model": 0.0, "write": 0.0}
+    spent = {"read": 0.0, "score": 0.0, "model": 0.0, "hash": 0.0, "ids": 0.0, "write": 0.0}
     done = 0
     for page in store.pages(batch_size=10_000):
         started = time.process_time()
@@ -319,9 +330,16 @@ def floors(data_dir: Path, store_rows: int, n: int = 2000) -> dict[str, float]:
             started = time.process_time()
             scored = policies.score_batch(done, batch)
             spent["score"] += time.process_time() - started
+            # the main parts of score_batch, measured again on their own
             started = time.process_time()
             model.predict_arrays(batch.matrix, explain=settings.reason_codes)
             spent["model"] += time.process_time() - started
+            started = time.process_time()
+            content_hashes(model.feature_schema_version, batch.matrix)
+            spent["hash"] += time.process_time() - started
+            started = time.process_time()
+            derived_prediction_ids(run_started, b"bench-floors\x00V1\x00", range_of(done, batch))
+            spent["ids"] += time.process_time() - started
             started = time.process_time()
             result_lines(scored)
             spent["write"] += time.process_time() - started
@@ -369,6 +387,17 @@ def _in_subprocess(*argv: str, echo: bool = False) -> dict[str, Any]:
     return result
 
 
+def _print_case(case: dict[str, Any]) -> None:
+    print(
+        f"{case['source']:<9}{case['n']:>9,}{case['per_second']:>10,.0f}"
+        f"{GOALS[case['source']]:>10,.0f}{case['seconds']:>8.1f}"
+        f"{case['cpu_parent_s']:>12.1f}{case['cpu_workers_s']:>13.1f}"
+        f"{case['per_cpu_second']:>12,.0f}{case['peak_rss_parent_mb']:>10.0f}MB"
+        f"{case['peak_rss_worker_mb']:>10.0f}MB  load {case['load_average']}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(
         prog="python -m bench.rescore", description=__doc__.splitlines()[0]
@@ -378,6 +407,12 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--sources", default="xml,features", help="xml, features or both")
     cli.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     cli.add_argument("--profile", action="store_true", help="also profile each source (1 process)")
+    cli.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per case; the goals are judged on the best (a shared machine's runs vary)",
+    )
     cli.add_argument(
         "--child", choices=("setup", "floors", "case", "profile"), help=argparse.SUPPRESS
     )
@@ -413,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  from stored features, column-wise: read {floor['stored_read_us']:.1f} us + score "
-        f"{floor['stored_score_us']:.1f} us (model {floor['stored_model_us']:.1f} us) + write "
+        f"{floor['stored_score_us']:.1f} us (model {floor['stored_model_us']:.1f}, feature hash "
+        f"{floor['stored_hash_us']:.1f}, prediction ids {floor['stored_ids_us']:.1f}) + write "
         f"{floor['stored_write_us']:.1f} us = {stored_us:.1f} us per application: at most "
         f"{cores * 1e6 / stored_us:,.0f}/s on {cores} cores"
     )
@@ -424,19 +460,18 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for source in sources:
         for n in sizes:
-            case = _in_subprocess(
-                "--child", "case", "--source", source, "--n", str(n),
-                "--data-dir", str(data_dir), "--workers", str(args.workers),
-            )  # fmt: skip
-            results.append(case)
-            goal = GOALS[source]
-            print(
-                f"{source:<9}{n:>9,}{case['per_second']:>10,.0f}{goal:>10,.0f}{case['seconds']:>8.1f}"
-                f"{case['cpu_parent_s']:>12.1f}{case['cpu_workers_s']:>13.1f}"
-                f"{case['per_cpu_second']:>12,.0f}{case['peak_rss_parent_mb']:>10.0f}MB"
-                f"{case['peak_rss_worker_mb']:>10.0f}MB",
-                flush=True,
-            )
+            runs = []
+            for _ in range(args.repeat):
+                case = _in_subprocess(
+                    "--child", "case", "--source", source, "--n", str(n),
+                    "--data-dir", str(data_dir), "--workers", str(args.workers),
+                )  # fmt: skip
+                runs.append(case)
+                _print_case(case)
+            best = max(runs, key=lambda case: case["per_second"])
+            if args.repeat > 1:
+                print(f"  best of {args.repeat}: {best['per_second']:,.0f}/s", flush=True)
+            results.append(best)
     for case in results:
         misses = []
         if case["per_second"] < GOALS[case["source"]]:

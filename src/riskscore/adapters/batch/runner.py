@@ -47,6 +47,7 @@ from riskscore.adapters.batch.sources import (
     SourceError,
     resolve,
 )
+from riskscore.domain.evidence import PolicyEvidence
 from riskscore.domain.features.schema import FeatureVector
 from riskscore.domain.scoring import RiskClassThresholds
 from riskscore.domain.usecases.rescore import (
@@ -56,6 +57,7 @@ from riskscore.domain.usecases.rescore import (
     UnreadableRow,
 )
 from riskscore.domain.usecases.score_policy import ScoreRequest
+from riskscore.ports.evidence_parser import EvidenceParser
 from riskscore.ports.feature_store import FeatureBatch, FeaturePage, FeatureStoreError
 from riskscore.ports.model_registry import ScoringModel
 from riskscore.settings import Settings
@@ -99,22 +101,20 @@ class Worker:
 
     Built without the composition root on purpose: importing dependency-injector pulls in FastAPI
     when it is installed, seconds per worker process. The pieces are the container's: the parser
-    with the settings' limits, the thresholds the parent resolved, the system clock.
+    with the settings' limits, the thresholds the parent resolved, the system clock. The parser
+    and the feature extraction are imported when first used: a run of stored vectors uses neither,
+    and importing them (lxml, the feature tables) cost 25 ms, an eighth of a 10,000-row run.
     """
 
     def __init__(self, spec: RunSpec) -> None:
-        from riskscore.adapters.lxml import LxmlEvidenceParser
         from riskscore.adapters.system_clock import SystemClock
-        from riskscore.domain.features.extract import extract_features
 
         settings = spec.settings
         self.models = spec.models
         self.batch_run_id = spec.batch_run_id
         self.policies = RescorePolicies(
-            parser=LxmlEvidenceParser(
-                max_bytes=settings.max_xml_bytes, max_depth=settings.max_xml_depth
-            ),
-            extract=extract_features,
+            parser=_ParserOnFirstUse(settings.max_xml_bytes, settings.max_xml_depth),
+            extract=_extract_features,
             model=spec.models[0],
             clock=SystemClock(),
             thresholds=spec.thresholds,
@@ -123,6 +123,31 @@ class Worker:
             batch_run_id=spec.batch_run_id,
             run_started_at=spec.run_started_at,
         )
+
+
+class _ParserOnFirstUse(EvidenceParser):
+    """``LxmlEvidenceParser`` with these limits, built (and lxml imported) on the first parse."""
+
+    def __init__(self, max_bytes: int, max_depth: int) -> None:
+        self._limits = (max_bytes, max_depth)
+        self._parser: EvidenceParser | None = None
+
+    def parse(
+        self, policy_number: str, mib_xml: str | bytes, rx_xml: str | bytes
+    ) -> PolicyEvidence:
+        if self._parser is None:
+            from riskscore.adapters.lxml import LxmlEvidenceParser
+
+            max_bytes, max_depth = self._limits
+            self._parser = LxmlEvidenceParser(max_bytes=max_bytes, max_depth=max_depth)
+        return self._parser.parse(policy_number, mib_xml, rx_xml)
+
+
+def _extract_features(evidence: PolicyEvidence, as_of: dt.date) -> FeatureVector:
+    """``extract_features``, imported on the first call."""
+    from riskscore.domain.features.extract import extract_features
+
+    return extract_features(evidence, as_of)
 
 
 Job = Callable[[Worker, int, Payload], R]

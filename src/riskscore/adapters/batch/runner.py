@@ -155,9 +155,9 @@ Job = Callable[[Worker, int, Payload], R]
 
 
 FEATURE_CHUNK_ROWS = 10_000
-"""Fewest rows per chunk of stored vectors read column-wise. Scoring one costs about 5 us of CPU
-(``docs/rescoring.md``) and committing a chunk (append, sidecar, fsyncs) about 1.5 ms: 1,000-row
-chunks would spend a third of a run committing."""
+"""Fewest rows per chunk of stored vectors read column-wise. Reading, scoring and writing one costs
+about 12 us of CPU (``docs/rescoring.md``) and committing a chunk (append, sidecar, fsyncs) about
+1.5 ms: 1,000-row chunks would spend an eighth of a run committing."""
 
 
 def feature_chunk_rows(batch_size: int) -> int:

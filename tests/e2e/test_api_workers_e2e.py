@@ -143,9 +143,9 @@ def test_two_workers_answer_and_each_prediction_is_stored_exactly_once(
     assert not any(alive(pid) for pid in workers)
 
     slots = sorted(Path(e["journal"]).name for e in log_events(api, "audit.journal_slot"))
-    assert slots == ["w0", "w1"]
+    assert slots == ["w0", "w1"], api.output()[-3000:]
     stopped = log_events(api, "api.stopped")
-    assert len(stopped) == 2
+    assert len(stopped) == 2, api.output()[-3000:]
     assert all(e["audit_recorded"] > 0 for e in stopped), stopped  # both workers answered
     assert all(e["audit_pending"] == 0 for e in stopped), stopped  # each drained its journal
     assert sum(e["audit_recorded"] for e in stopped) == len(acknowledged)

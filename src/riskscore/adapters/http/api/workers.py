@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 APP_FACTORY = "riskscore.adapters.http.api.workers:create_worker_app"
 PARENT_POLL_S = 1.0
+HEALTHCHECK_TIMEOUT_S = 30
+"""How long the supervisor waits for a worker to answer its ping before killing and replacing it.
+uvicorn's 5 s default counts a worker's start (a fresh interpreter importing the stack) against the
+first ping; on a busy machine that took longer, and the kill cost a restart for nothing."""
 
 
 def create_worker_app() -> Litestar:
@@ -71,6 +75,7 @@ def serve_workers(sock: socket.socket, workers: int, *, log_level: str) -> bool:
     from riskscore.adapters.http.model_uvicorn import server_config
 
     config = server_config(APP_FACTORY, log_level=log_level, workers=workers, factory=True)
+    config.timeout_worker_healthcheck = HEALTHCHECK_TIMEOUT_S
     supervisor = Multiprocess(config, sockets=[sock])
     supervisor.run()
     return not any(

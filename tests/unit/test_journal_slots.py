@@ -165,10 +165,15 @@ def test_several_workers_take_distinct_slots_and_leave_lower_slots_to_their_clai
         second.close()
 
 
-def test_workers_must_be_positive(tmp_path: Path) -> None:
+def test_bad_options_are_refused_and_leave_no_slot_held(tmp_path: Path) -> None:
     stores = Stores()
     with pytest.raises(ValueError, match="workers"):
         JournaledAuditTrail.in_slot(tmp_path, stores.features, stores.predictions, workers=0)
+    with pytest.raises(ValueError, match="batch size"):
+        JournaledAuditTrail.in_slot(tmp_path, stores.features, stores.predictions, batch_size=0)
+    journal = claim_slot(tmp_path)
+    assert journal.directory.name == "w0"
+    journal.close()
 
 
 HOLDER = """

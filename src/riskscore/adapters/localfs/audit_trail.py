@@ -184,7 +184,11 @@ class JournaledAuditTrail(AuditTrail):
         except OSError as exc:
             journal.close()
             raise AuditTrailError(f"cannot list the journals under {root}: {exc}") from exc
-        return cls(journal, feature_store, prediction_log, adopt=orphans, **options)
+        try:
+            return cls(journal, feature_store, prediction_log, adopt=orphans, **options)
+        except BaseException:
+            journal.close()  # release the slot: nobody else holds this journal object
+            raise
 
     # -- request path -------------------------------------------------------------------------
 

@@ -102,13 +102,18 @@ def test_byte_leaves_are_quickscorer_leaves(shape: str, nan: bool) -> None:
 def test_the_byte_layout_is_declined_when_padding_outweighs_it() -> None:
     assert ByteLeaves.fits(ensemble_model(0, [2] * 20).ensemble) is None  # 8 slots per node
     assert ByteLeaves.fits(ensemble_model(0, [8] * 20).ensemble) is not None  # 7 of 8 used
+    assert ByteLeaves.fits(ensemble_model(0, [12] * 20).ensemble) is None  # 11 of 16
+    assert ByteLeaves.fits(ensemble_model(0, [16] * 20).ensemble) is not None  # 15 of 16
 
 
 @pytest.mark.parametrize("float32", [False, True])
-def test_batch_answers_are_the_same_bits_with_and_without_the_byte_layout(float32: bool) -> None:
-    with_bytes = ensemble_model(9, [8, 6, 3, 8, 7, 5] * 10, float32=float32)
+@pytest.mark.parametrize("sizes", [[8, 6, 3, 8, 7, 5] * 10, [24, 23, 22, 24] * 5], ids=["1", "3"])
+def test_batch_answers_are_the_same_bits_with_and_without_the_byte_layout(
+    float32: bool, sizes: list[int]
+) -> None:
+    with_bytes = ensemble_model(9, sizes, float32=float32)
     assert with_bytes._bytes is not None
-    without = ensemble_model(9, [8, 6, 3, 8, 7, 5] * 10, float32=float32)
+    without = ensemble_model(9, sizes, float32=float32)
     without._bytes = None
     x = rows(700, 9, nan=True)
     for explain in (0, 3):

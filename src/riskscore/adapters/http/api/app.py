@@ -17,6 +17,7 @@ Choices (ours, documented in docs/api.md):
 
 from __future__ import annotations
 
+import gc
 import hmac
 from typing import TYPE_CHECKING, Any
 
@@ -368,6 +369,10 @@ def create_app(container: Container) -> Litestar:
             )
             raise
         state.metrics.audit_stats = bridge.audit_trail().stats
+        # Everything built so far (modules, the model, the container) lives as long as the process:
+        # out of the collector's sight, a collection no longer walks it in the middle of a request.
+        # Measured with an in-process ASGI driver: sequential p99 4.7 ms -> 1.3 ms (docs/benchmarks.md).
+        gc.freeze()
 
     async def shutdown() -> None:
         await bridge.shutdown()  # the audit trail drains, then closes

@@ -17,6 +17,7 @@ parsing and OpenAPI generation are skipped on purpose, this service is on the la
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import msgspec
@@ -214,6 +215,8 @@ def create_model_server_app(
 
     return Litestar(
         route_handlers=[predict_proba, predict, health],
+        # As in the API: what exists at start-up lives for good; collections stop walking it.
+        on_startup=[gc.freeze],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         request_max_body_size=max_body_bytes,
         openapi_config=None,

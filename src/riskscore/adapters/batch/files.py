@@ -28,7 +28,13 @@ from riskscore.adapters.batch.runner import (
     page_chunks,
     source_rows,
 )
-from riskscore.adapters.batch.sources import BatchedSource, Pending, RescoreSource, SourceError
+from riskscore.adapters.batch.sources import (
+    BatchedSource,
+    JsonLine,
+    Pending,
+    RescoreSource,
+    SourceError,
+)
 from riskscore.adapters.batch.state import (
     OutputAppender,
     OutputFormat,
@@ -234,7 +240,8 @@ def _skip(rows: Iterator[Pending], state: RunState) -> Iterator[Pending]:
     done = list(itertools.islice(rows, state.rows_done - 1, state.rows_done))
     if not done:
         raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
-    _check_last_done(done[0].policy_number, state)
+    last = done[0]
+    _check_last_done((last.read() if isinstance(last, JsonLine) else last).policy_number, state)
     return rows
 
 

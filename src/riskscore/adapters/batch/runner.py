@@ -43,6 +43,7 @@ from riskscore.adapters.batch.sources import (
     BatchedSource,
     DeferredSource,
     EvidenceFiles,
+    JsonLine,
     Pending,
     SourceError,
     resolve,
@@ -367,7 +368,9 @@ def pack(rows: list[Pending]) -> list[Packed]:
     """Rows as tuples of builtins (feature values as float64 bytes) for a cheap pickle."""
     out: list[Packed] = []
     for row in rows:
-        if isinstance(row, EvidenceFiles):
+        if isinstance(row, JsonLine):
+            out.append((4, row.number, row.line))
+        elif isinstance(row, EvidenceFiles):
             out.append((3, row.policy_number, row.as_of, row.mib_path, row.rx_path))
         elif isinstance(row, ScoreRequest):
             out.append((0, row.policy_number, row.mib_xml, row.rx_xml, row.as_of, row.source))
@@ -392,7 +395,9 @@ def unpack(packed: list[Packed]) -> list[Pending]:
     rows: list[Pending] = []
     for item in packed:
         kind = item[0]
-        if kind == 3:
+        if kind == 4:
+            rows.append(JsonLine(item[1], item[2]))
+        elif kind == 3:
             _, policy, as_of, mib_path, rx_path = item
             rows.append(
                 EvidenceFiles(policy_number=policy, as_of=as_of, mib_path=mib_path, rx_path=rx_path)

@@ -40,7 +40,7 @@ WORK = Path(__file__).resolve().parent / "results" / "work" / "rescore"
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA_SEED = 2
 TRAIN_SEED = 1
-GOALS = {"xml": 10_000.0, "features": 200_000.0}
+GOALS = {"xml": 10_000.0, "jsonl": 10_000.0, "features": 200_000.0}
 MEMORY_GOAL_MB = 500.0
 
 
@@ -75,6 +75,33 @@ def ensure_dataset(n: int) -> Path:
         write_dataset(directory, n, DATA_SEED)
         print(f"  {time.perf_counter() - started:.0f} s", flush=True)
     return directory
+
+
+def ensure_jsonl(n: int) -> Path:
+    """The applications of ``ds-<n>`` (same generator, seed and date) as one JSON Lines file of
+    ``{policy_number, mib_xml, rx_xml, as_of}``: the "from XML" case without a file per document
+    (on this VM, reading a document file the page cache has dropped costs ~50 us of kernel CPU)."""
+    import msgspec
+
+    from riskscore.adapters.synthetic import generate
+    from riskscore.adapters.synthetic.dataset import DEFAULT_AS_OF
+
+    path = WORK / f"ds-{n}.jsonl"
+    if not path.exists():
+        print(f"writing {n:,} applications to {path} (once) ...", flush=True)
+        tmp = path.with_suffix(".tmp")
+        encoder = msgspec.json.Encoder()
+        with tmp.open("wb") as out:
+            for app in generate(n, DATA_SEED, as_of=DEFAULT_AS_OF):
+                row = {
+                    "policy_number": app.policy_number,
+                    "mib_xml": app.mib_xml,
+                    "rx_xml": app.rx_xml,
+                    "as_of": app.as_of,
+                }
+                out.write(encoder.encode(row) + b"\n")
+        tmp.replace(path)
+    return path
 
 
 def _vectors_job(worker: Any, start: int, rows: Any) -> list[tuple[Any, ...]]:
@@ -189,7 +216,12 @@ class _ProcessSampler:
 def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str, Any]:
     from riskscore.adapters.batch.api import load_models, new_batch_run_id
     from riskscore.adapters.batch.files import FileRunRequest, run_to_file
-    from riskscore.adapters.batch.sources import DatasetSource, FeatureStoreSource, RescoreSource
+    from riskscore.adapters.batch.sources import (
+        DatasetSource,
+        FeatureStoreSource,
+        JsonlSource,
+        RescoreSource,
+    )
     from riskscore.adapters.sqlite.feature_store import SqliteFeatureStore
     from riskscore.container import build_container
 
@@ -200,6 +232,8 @@ def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str
     source: RescoreSource
     if source_kind == "xml":
         source = DatasetSource(WORK / f"ds-{n}")
+    elif source_kind == "jsonl":
+        source = JsonlSource(WORK / f"ds-{n}.jsonl")
     else:
         store = SqliteFeatureStore(WORK / f"fs-{n}.sqlite3", migrate=False)
         source = FeatureStoreSource(store)
@@ -248,12 +282,18 @@ def profile_case(source_kind: str, n: int, data_dir: Path) -> Path:
     from pyinstrument import Profiler
 
     import riskscore
-    from riskscore.adapters.batch.sources import DatasetSource, FeatureStoreSource
+    from riskscore.adapters.batch.sources import DatasetSource, FeatureStoreSource, JsonlSource
     from riskscore.adapters.sqlite.feature_store import SqliteFeatureStore
 
     settings = _settings(data_dir)
     store = SqliteFeatureStore(WORK / f"fs-{n}.sqlite3", migrate=False)
-    source = DatasetSource(WORK / f"ds-{n}") if source_kind == "xml" else FeatureStoreSource(store)
+    source = (
+        DatasetSource(WORK / f"ds-{n}")
+        if source_kind == "xml"
+        else JsonlSource(WORK / f"ds-{n}.jsonl")
+        if source_kind == "jsonl"
+        else FeatureStoreSource(store)
+    )
     profiler = Profiler(interval=0.0005)
     profiler.start()
     for _ in riskscore.rescore(source, settings=settings, workers=1):
@@ -355,6 +395,8 @@ def _child(args: argparse.Namespace) -> int:
         ensure_model_dir = ensure_model(args.n)
         for size in (int(s) for s in args.sizes.split(",")):
             ensure_dataset(size)
+            if "jsonl" in args.sources.split(","):
+                ensure_jsonl(size)
             if "features" in args.sources.split(","):
                 ensure_feature_store(size, ensure_model_dir, args.workers)
         print(json.dumps({"data_dir": str(ensure_model_dir)}))
@@ -404,7 +446,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     cli.add_argument("--quick", action="store_true", help="sizes 2,000 and 10,000; a smaller model")
     cli.add_argument("--sizes", default=None, help="comma-separated sizes (default 10000,200000)")
-    cli.add_argument("--sources", default="xml,features", help="xml, features or both")
+    cli.add_argument(
+        "--sources",
+        default="xml,jsonl,features",
+        help="comma-separated: xml (a `riskscore generate` directory, two files per application), "
+        "jsonl (the same applications as one JSON Lines file), features (stored vectors)",
+    )
     cli.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     cli.add_argument("--profile", action="store_true", help="also profile each source (1 process)")
     cli.add_argument(

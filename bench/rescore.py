@@ -181,15 +181,35 @@ def _descendants(root: int) -> list[int]:
 class _ProcessSampler:
     """Largest ``VmHWM`` and total CPU seconds of this process's descendants (the pool's workers)."""
 
+    # Sampling costs the measured process CPU (a scan of /proc finds the workers), so it is rationed:
+    # at most every PERIOD_S, the scan at most every RESCAN_S (the pool's workers live for the run).
+    PERIOD_S = 0.2
+    RESCAN_S = 1.0
+
     def __init__(self) -> None:
         self.worker_hwm_kb = 0
         self.cpu_s: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
+        self._lock = threading.Lock()
+        self._sampled_at = self._scanned_at = -1e9
+        self._pids: list[int] = []
 
     def sample(self) -> None:
-        for pid in _descendants(os.getpid()):
+        now = time.monotonic()
+        if now - self._sampled_at < self.PERIOD_S or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._sampled_at = now
+            if now - self._scanned_at >= self.RESCAN_S:
+                self._pids, self._scanned_at = _descendants(os.getpid()), now
+            self._read(self._pids)
+        finally:
+            self._lock.release()
+
+    def _read(self, pids: list[int]) -> None:
+        for pid in pids:
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
                 stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -201,7 +221,7 @@ class _ProcessSampler:
             self.cpu_s[pid] = (int(stat[11]) + int(stat[12])) / self._tick
 
     def _loop(self) -> None:
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(self.PERIOD_S):
             self.sample()
 
     def __enter__(self) -> _ProcessSampler:

@@ -308,7 +308,7 @@ class JsonlSource:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from exc
         with handle:
             for number, line in enumerate(handle, start=1):
-                if line.strip():
+                if not line.isspace():  # stops at the first other byte; strip() copied the line
                     yield JsonLine(number, line)
 
     @staticmethod

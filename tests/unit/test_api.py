@@ -1,5 +1,8 @@
 """The scoring API's handlers, through Litestar's test client, over a container whose adapters are
-overridden with fakes (no model registry, no journal, no XML library)."""
+overridden with fakes (no model registry, no journal, no XML library).
+
+Every test runs twice: with ``POST /v1/score``'s hot path (hotpath.py, the default) and without it
+(Litestar's route alone); the two must answer alike."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import structlog
 from litestar.testing import TestClient
 from scoring_fakes import FakeModelClient, FakeParser, RecordingAuditTrail, fake_extract
 
-from riskscore.adapters.http.api.app import create_app
+from riskscore.adapters.http.api import app as api_app
 from riskscore.adapters.memory.clock import ManualClock
 from riskscore.container import Container, build_container
 from riskscore.domain.features.schema import FeatureVector
@@ -41,6 +44,20 @@ def fake_container(fakes: Fakes, **settings: object) -> Container:
     container.model_client.override(fakes.model)
     container.audit_trail.override(fakes.audit)
     return container
+
+
+HOT_PATH = [True]
+
+
+def create_app(container: Container) -> Any:
+    return api_app.create_app(container, hot_path=HOT_PATH[0])
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["hot-path", "litestar-route"])
+def hot_path(request: pytest.FixtureRequest) -> Iterator[bool]:
+    HOT_PATH[0] = request.param
+    yield request.param
+    HOT_PATH[0] = True
 
 
 @pytest.fixture
@@ -505,3 +522,52 @@ def test_read_body_joins_chunks_and_enforces_the_limit_while_streaming() -> None
     with pytest.raises(ApiProblem) as disconnected:
         asyncio.run(read_body(scope, _receiver(*gone), 10))
     assert disconnected.value.slug == "incomplete-body"
+
+
+def test_the_hot_path_answers_a_good_request_itself_and_hands_on_a_bad_one(
+    fakes: Fakes, hot_path: bool
+) -> None:
+    app = create_app(fake_container(fakes))
+    assert (app.hot_path is not None) is hot_path
+    if not hot_path:
+        return
+    handed_on: list[bool] = []
+    serve = app.hot_path.serve
+
+    async def spy(scope: Any, receive: Any, send: Any) -> Any:
+        replay = await serve(scope, receive, send)
+        handed_on.append(replay is not None)
+        return replay
+
+    app.hot_path.serve = spy
+    with TestClient(app) as client:
+        good = client.post("/v1/score", json=GOOD, headers={"X-Request-ID": "req-1"})
+        bad = client.post("/v1/score", json={**GOOD, "policy_number": 7})
+        fakes.model.available = False
+        down = client.post("/v1/score", json=GOOD, headers={"X-Request-ID": "req-2"})
+    assert handed_on == [False, True, True]
+    assert good.status_code == 200
+    assert good.headers["x-request-id"] == "req-1"
+    assert good.headers["content-type"] == "application/json"
+    assert int(good.headers["content-length"]) == len(good.content)
+    assert_problem(bad, 400, "invalid-request")
+    problem = assert_problem(down, 503, "model-unavailable")
+    assert problem["request_id"] == "req-2"  # the hand-over keeps the request's id
+    assert down.headers["x-request-id"] == "req-2"
+    assert fakes.model.calls == [1]  # the failed call was not made a second time by Litestar
+    assert len(fakes.audit.entries) == 1
+
+
+def test_both_paths_answer_alike(fakes: Fakes) -> None:
+    answers = {}
+    for hot in (True, False):
+        HOT_PATH[0] = hot
+        with TestClient(create_app(fake_container(fakes))) as client:
+            response = client.post("/v1/score", json=GOOD, headers={"X-Request-ID": "same"})
+            metrics = client.get("/metrics").text
+        body = response.json()
+        for varying in ("prediction_id", "scored_at", "inference_ms", "total_ms"):
+            body.pop(varying)
+        scored = [line for line in metrics.splitlines() if "/v1/score" in line and "_count" in line]
+        answers[hot] = (response.status_code, sorted(response.headers.keys()), body, scored)
+    assert answers[True] == answers[False]

@@ -172,7 +172,11 @@ _new_request_id = _RequestIds().new
 
 
 def request_id_of(scope: Scope) -> str:
-    """The request's id: the client's ``X-Request-ID`` when it is sane, else a new one."""
+    """The request's id: the one already given to it (the hot path hands a request on under its
+    id), else the client's ``X-Request-ID`` when it is sane, else a new one."""
+    known: str | None = scope.get("state", {}).get(REQUEST_ID_KEY)
+    if known is not None:
+        return known
     for name, value in scope["headers"]:
         if name == _REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
             return value.decode("ascii")

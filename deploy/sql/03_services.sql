@@ -64,6 +64,9 @@ spec:
         RISKSCORE_SNOWFLAKE_WAREHOUSE: RISKSCORE_WH
         RISKSCORE_DATA_DIR: /var/lib/riskscore
         RISKSCORE_LOG_FORMAT: json
+        # One API worker per core of the CPU limit below (each owns a journal slot under the data
+        # directory; docs/audit-trail.md). Change both together.
+        RISKSCORE_WORKERS: "2"
       readinessProbe:
         port: 8000
         path: /health

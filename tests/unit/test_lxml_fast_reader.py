@@ -158,3 +158,18 @@ def test_a_machine_with_a_c_compiler_builds_the_reader() -> None:
     # Not @compiled_only, on purpose: with a compiler present, a silently failed optional build
     # (setup.py) would cost the API half its parsing speed; this makes it loud.
     assert reading.COMPILED_READER
+
+
+def test_without_the_compiled_reader_the_parser_reads_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a machine without a C compiler runs: the same fills for the reference fixtures."""
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "evidence"
+    parser = LxmlEvidenceParser()
+    documents = [(fixtures / name).read_bytes() for name in ("rx_reference.xml", "rx_rich.xml")]
+    compiled = [parser.parse_rx(xml) for xml in documents]
+    monkeypatch.setattr(reading, "_READ_FILLS", None)
+    assert [parser.parse_rx(xml) for xml in documents] == compiled
+    assert any(report.fills for report in compiled)

@@ -200,6 +200,44 @@ def test_a_body_over_the_limit_is_a_413(client: TestClient[Any]) -> None:
     assert "4096" in problem["detail"]
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(("pad", "status"), [(0, 200), (4100, 413)])
+async def test_a_body_in_chunks_without_a_length_is_read_whole(
+    fakes: Fakes, pad: int, status: int
+) -> None:
+    """Streamed bodies (no Content-Length): read whole when under the limit, 413 over it; on the hot
+    path the chunks read before the refusal are replayed to Litestar, none lost."""
+    app = create_app(fake_container(fakes, max_request_bytes=4096))
+    body = msgspec.json.encode({**GOOD, "mib_xml": "<r>" + "x" * pad + "</r>"})
+    parts = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+    messages = [
+        {"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+        for i, part in enumerate(parts)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/score", "raw_path": b"/v1/score", "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"t")], "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80), "state": {},
+    }  # fmt: skip
+    async with app.lifespan():
+        await app(scope, receive, send)
+    assert sent[0]["status"] == status
+    answer = msgspec.json.decode(b"".join(m.get("body", b"") for m in sent[1:]))
+    if status == 200:
+        assert answer["policy_number"] == GOOD["policy_number"]
+    else:
+        assert answer["type"] == "urn:riskscore:problem:request-too-large"
+
+
 def test_unknown_route_and_wrong_method(client: TestClient[Any]) -> None:
     assert_problem(client.get("/v2/nothing"), 404, "not-found")
     response = client.get("/v1/score")

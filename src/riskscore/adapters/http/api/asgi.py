@@ -17,23 +17,27 @@ _CONTENT_LENGTH = b"content-length"
 _JSON_HEADERS = (b"content-type", b"application/json")
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; 413 as soon as it is known to exceed ``limit`` bytes."""
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, chunks: list[bytes] | None = None
+) -> bytes:
+    """The whole request body; 413 as soon as it is known to exceed ``limit`` bytes. The chunks
+    received go to ``chunks`` when one is given, so a caller can replay them after a refusal."""
     for name, value in scope["headers"]:
         if name == _CONTENT_LENGTH:
             if value.isdigit() and int(value) > limit:
                 raise too_large(limit)
             break
-    chunks: list[bytes] = []
+    if chunks is None:
+        chunks = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.request":
             chunk = message.get("body", b"")
             size += len(chunk)
+            chunks.append(chunk)  # before the check: a replay must hold what was received
             if size > limit:
                 raise too_large(limit)
-            chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         elif message["type"] == "http.disconnect":
@@ -43,20 +47,27 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 class JsonBytes:
-    """A 200 (or ``status``) answer whose JSON body is already encoded."""
+    """A 200 (or ``status``) answer whose JSON body is already encoded, with any extra headers."""
 
-    __slots__ = ("body", "status")
+    __slots__ = ("body", "headers", "status")
 
-    def __init__(self, body: bytes, status: int = 200) -> None:
+    def __init__(
+        self, body: bytes, status: int = 200, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         self.body = body
         self.status = status
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
                 "status": self.status,
-                "headers": [_JSON_HEADERS, (b"content-length", str(len(self.body)).encode())],
+                "headers": [
+                    _JSON_HEADERS,
+                    (b"content-length", str(len(self.body)).encode()),
+                    *self.headers,
+                ],
             }
         )
         await send({"type": "http.response.body", "body": self.body, "more_body": False})

@@ -10,9 +10,8 @@ What it does, and why it answers exactly as the Litestar route would:
 - It takes ``POST /v1/score`` only (exact path), and only when no API key is configured (the key
   guard stays Litestar's). Everything else goes to the Litestar app untouched.
 - Success: read the body (same limit), decode, score, record, answer with the same bytes and headers
-  (``content-type``, ``content-length``, ``x-request-id``), and observe the request as
-  ``RequestObserver`` does (the same request id rules, metrics and log line, through the same
-  functions).
+  (``content-type``, ``content-length``, ``x-request-id``), and observe the request through
+  ``RequestLog``, as ``RequestObserver`` does (the same request id rules, metrics and log line).
 - Anything else is handed to the Litestar app before a byte of the answer is sent, and Litestar
   answers it as it always has (problem+json from the same exception handlers, the same log lines and
   metrics, the same request id). A body over the limit or a client that went away: the request goes
@@ -35,7 +34,9 @@ import structlog
 from litestar.types import HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
 from riskscore.adapters.http.api import wire
-from riskscore.adapters.http.api.observe import REQUEST_ID_KEY, request_id_of
+from riskscore.adapters.http.api.asgi import JsonBytes, read_body
+from riskscore.adapters.http.api.observe import RequestLog
+from riskscore.adapters.http.api.problems import ApiProblem
 
 if TYPE_CHECKING:
     from riskscore.adapters.http.api.app import ApiState
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 SCORE_PATH = "/v1/score"
 HOT_PATH_FAILURE = "riskscore.hot_path_failure"
 """Scope state key: the exception the hot path met, for the Litestar handler to raise."""
-_CONTENT_LENGTH = b"content-length"
-_JSON = (b"content-type", b"application/json")
 
 
 class ScoreHotPath:
@@ -53,7 +52,7 @@ class ScoreHotPath:
 
     def __init__(self, state: ApiState) -> None:
         self._state = state
-        self._log = structlog.get_logger("riskscore.api").bind()
+        self._requests = RequestLog(state.metrics)
 
     @staticmethod
     def takes(scope: Mapping[str, Any]) -> bool:
@@ -67,70 +66,27 @@ class ScoreHotPath:
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         api = self._state
         started = time.perf_counter()
-        request_id = request_id_of(scope)
-        scope.setdefault("state", {})[REQUEST_ID_KEY] = request_id
+        request_id = self._requests.begin(scope)
         chunks: list[bytes] = []
-        finished = await _read(scope, receive, api.max_request_bytes, chunks)
-        if not finished:
+        try:
+            body = await read_body(scope, receive, api.max_request_bytes, chunks)
+        except ApiProblem:  # too large, or the client went away: Litestar reads it again
+            structlog.contextvars.unbind_contextvars("request_id")
             return _replay(chunks, receive, finished=False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             with api:
                 result = await api.score_policy.score(wire.decode_score(body))
             answer = wire.encode(wire.answer(result))
         except Exception as exc:  # Litestar answers it (and logs what it logs) as it always has
+            structlog.contextvars.unbind_contextvars("request_id")
             scope["state"][HOT_PATH_FAILURE] = exc
             return _replay([body], receive, finished=True)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
         api.metrics.scored((result,))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    _JSON,
-                    (_CONTENT_LENGTH, str(len(answer)).encode()),
-                    (b"x-request-id", request_id.encode("ascii")),
-                ],
-            }
+        await JsonBytes(answer, headers=((b"x-request-id", request_id.encode("ascii")),))(
+            scope, receive, send
         )
-        await send({"type": "http.response.body", "body": answer, "more_body": False})
-        elapsed = time.perf_counter() - started
-        api.metrics.observe_request(SCORE_PATH, "POST", 200, elapsed)
-        self._log.info(
-            "http.request",
-            route=SCORE_PATH,
-            method="POST",
-            status=200,
-            ms=round(elapsed * 1000.0, 3),
-            request_id=request_id,
-        )
+        self._requests.end(SCORE_PATH, "POST", 200, started)
         return None
-
-
-async def _read(scope: Scope, receive: Receive, limit: int, chunks: list[bytes]) -> bool:
-    """Read the body into ``chunks``; False, with what was read, when the answer is Litestar's (an
-    announced or actual size over ``limit``, or a disconnect)."""
-    for name, value in scope["headers"]:
-        if name == _CONTENT_LENGTH:
-            if not value.isdigit() or int(value) > limit:
-                return False
-            break
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            chunks.clear()  # a disconnect: Litestar sees it first thing
-            return False
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        chunks.append(chunk)
-        if size > limit:
-            return False
-        if not message.get("more_body", False):
-            return True
 
 
 def _replay(chunks: list[bytes], receive: Receive, *, finished: bool) -> Receive:

@@ -16,7 +16,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
@@ -183,25 +182,46 @@ def request_id_of(scope: Scope) -> str:
     return _new_request_id()
 
 
+class RequestLog:
+    """One request's observation, for ``RequestObserver`` and the ``/v1/score`` hot path alike:
+    ``begin`` gives it its id (kept in the scope, bound to every log line meanwhile), ``end`` counts
+    it and writes its one ``http.request`` line."""
+
+    def __init__(self, metrics: ApiMetrics) -> None:
+        self.metrics = metrics
+        # Bound once (the entrypoint configured structlog before building the app): the lazy proxy
+        # would bind a new logger for every request line.
+        self.log = structlog.get_logger("riskscore.api").bind()
+
+    @staticmethod
+    def begin(scope: Scope) -> str:
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})[REQUEST_ID_KEY] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        return request_id
+
+    def end(self, route: str, method: str, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self.metrics.observe_request(route, method, status, elapsed)
+        self.log.info(
+            "http.request", route=route, method=method, status=status, ms=round(elapsed * 1000.0, 3)
+        )
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
 class RequestObserver:
     """ASGI middleware: request id, one log line and the request metrics per routed request."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
-        self.metrics = metrics
-        # Bound once (the entrypoint configured structlog before building the app): the lazy proxy
-        # would bind a new logger for every request line.
-        self.log = structlog.get_logger("riskscore.api").bind()
+        self.requests = RequestLog(metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = request_id_of(scope)
-        method = scope["method"]
-        state: dict[str, Any] = scope["state"]
-        state[REQUEST_ID_KEY] = request_id
+        request_id = self.requests.begin(scope)
         header = (b"x-request-id", request_id.encode("ascii"))
         status = 500
 
@@ -212,21 +232,11 @@ class RequestObserver:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_observed)
         finally:
-            elapsed = time.perf_counter() - started
             route: str = scope.get("path_template") or UNROUTED
-            self.metrics.observe_request(route, method, status, elapsed)
-            self.log.info(
-                "http.request",
-                route=route,
-                method=method,
-                status=status,
-                ms=round(elapsed * 1000.0, 3),
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
+            self.requests.end(route, scope["method"], status, started)
 
 
 def observe_unrouted(scope: Scope, method: str, metrics: ApiMetrics, status: int) -> str:

@@ -24,7 +24,7 @@
 #include <libxml/tree.h>
 #include "lxml.etree.h"
 
-/* Field slots of one fill, in RxFill's keyword order. */
+/* Field slots of one fill; reading._FILL_SLOTS names them, in this order, as RxFill keywords. */
 enum {
     F_GENERIC, F_BRAND, F_NDC, F_FILL_DATE, F_DAYS_SUPPLY, F_QUANTITY, F_REFILLS, F_STRENGTH,
     F_PRESCRIBER_ID, F_PRESCRIBER_SPECIALTY, F_PHARMACY_ID, N_FIELDS,

@@ -153,13 +153,30 @@ def _gather(elem: etree._Element, names: Memo[str], found: dict[str, str]) -> No
                 found[key] = text
 
 
+# RxFill's keywords in the slot order of _fastread.c (its F_* enum): passed by name, so the struct's
+# own field order does not matter.
+_FILL_SLOTS = (
+    "generic_name",
+    "brand_name",
+    "ndc",
+    "fill_date",
+    "days_supply",
+    "quantity",
+    "refills",
+    "strength_mg",
+    "prescriber_id",
+    "prescriber_specialty",
+    "pharmacy_id",
+)
+
+
 def _compiled_reader() -> Callable[[etree._Element], list[RxFill] | None] | None:
     if _fastread is None:
         return None
     _fastread.configure(
         etree._Element,
         RxFill,
-        RxFill.__struct_fields__,
+        _FILL_SLOTS,
         DATES,
         COUNTS,
         AMOUNTS,

@@ -29,7 +29,6 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -179,7 +178,14 @@ def _descendants(root: int) -> list[int]:
 
 
 class _ProcessSampler:
-    """Largest ``VmHWM`` and total CPU seconds of this process's descendants (the pool's workers)."""
+    """Largest ``VmHWM`` and total CPU seconds of this process's descendants (the pool's workers).
+
+    No thread of its own: it samples when the run reports progress (once per chunk), because a
+    second thread in this process would make the runner start its workers through the forkserver
+    instead of forking them, which is not what ``riskscore rescore`` does. Forked workers are this
+    process's children, so once the pool is gone ``RUSAGE_CHILDREN`` has their exact CPU and peak
+    RSS; forkserver workers are not (``/proc`` samples are all there is). ``totals`` takes the larger.
+    """
 
     # Sampling costs the measured process CPU (a scan of /proc finds the workers), so it is rationed:
     # at most every PERIOD_S, the scan at most every RESCAN_S (the pool's workers live for the run).
@@ -189,24 +195,19 @@ class _ProcessSampler:
     def __init__(self) -> None:
         self.worker_hwm_kb = 0
         self.cpu_s: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
-        self._lock = threading.Lock()
         self._sampled_at = self._scanned_at = -1e9
         self._pids: list[int] = []
+        self._children = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def sample(self) -> None:
         now = time.monotonic()
-        if now - self._sampled_at < self.PERIOD_S or not self._lock.acquire(blocking=False):
+        if now - self._sampled_at < self.PERIOD_S:
             return
-        try:
-            self._sampled_at = now
-            if now - self._scanned_at >= self.RESCAN_S:
-                self._pids, self._scanned_at = _descendants(os.getpid()), now
-            self._read(self._pids)
-        finally:
-            self._lock.release()
+        self._sampled_at = now
+        if now - self._scanned_at >= self.RESCAN_S:
+            self._pids, self._scanned_at = _descendants(os.getpid()), now
+        self._read(self._pids)
 
     def _read(self, pids: list[int]) -> None:
         for pid in pids:
@@ -220,17 +221,17 @@ class _ProcessSampler:
                     self.worker_hwm_kb = max(self.worker_hwm_kb, int(line.split()[1]))
             self.cpu_s[pid] = (int(stat[11]) + int(stat[12])) / self._tick
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.PERIOD_S):
-            self.sample()
-
-    def __enter__(self) -> _ProcessSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def totals(self) -> tuple[float, float]:
+        """(workers' CPU seconds, largest worker's peak RSS in MB), once the pool has exited."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        reaped_cpu = (children.ru_utime - self._children.ru_utime) + (
+            children.ru_stime - self._children.ru_stime
+        )
+        reaped_hwm_kb = children.ru_maxrss if reaped_cpu > 0 else 0
+        return (
+            max(sum(self.cpu_s.values()), reaped_cpu),
+            max(self.worker_hwm_kb, reaped_hwm_kb) / 1024,
+        )
 
 
 def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str, Any]:
@@ -269,16 +270,14 @@ def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str
         batch_size=1000,
     )
     before = resource.getrusage(resource.RUSAGE_SELF)
-    with _ProcessSampler() as sampler:
-        result = run_to_file(
-            request, new_run_id=new_batch_run_id, progress=lambda _: sampler.sample()
-        )
+    sampler = _ProcessSampler()
+    result = run_to_file(request, new_run_id=new_batch_run_id, progress=lambda _: sampler.sample())
     after = resource.getrusage(resource.RUSAGE_SELF)
+    workers_cpu, worker_hwm_mb = sampler.totals()
     if store is not None:
         store.close()
     out.unlink(missing_ok=True)
     parent_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    workers_cpu = sum(sampler.cpu_s.values())
     return {
         "source": source_kind,
         "n": n,
@@ -291,7 +290,7 @@ def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str
         "cpu_workers_s": round(workers_cpu, 2),
         "per_cpu_second": round(result.rows / max(parent_cpu + workers_cpu, 1e-9), 1),
         "peak_rss_parent_mb": round(after.ru_maxrss / 1024, 1),
-        "peak_rss_worker_mb": round(sampler.worker_hwm_kb / 1024, 1),
+        "peak_rss_worker_mb": round(worker_hwm_mb, 1),
         "model_trees": int(getattr(models[0], "ensemble").n_trees),  # noqa: B009 - a tree model
         "load_average": load_average(),
     }

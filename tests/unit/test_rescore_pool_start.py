@@ -5,6 +5,8 @@ every chunk could be scored here meanwhile)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -52,3 +54,54 @@ def test_a_pool_whose_workers_cannot_start_fails_the_run(
     monkeypatch.setattr(runner, "ProcessPoolExecutor", _NoWorkers)
     with pytest.raises(OSError, match="no processes left"):
         list(ChunkRunner(spec(tmp_path), first_and_size, workers=2).run(chunks(5)))
+
+
+# -- how workers start: fork while this process runs no other thread, else the forkserver --------
+def pid_of_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
+    """A job: where the chunk starts and which process scored it."""
+    return start, os.getpid()
+
+
+def test_a_single_threaded_caller_forks_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RISKSCORE_RESCORE_START", raising=False)
+    assert threading.active_count() == 1
+    assert runner._context().get_start_method() == "fork"
+
+
+def test_a_caller_running_another_thread_gets_the_forkserver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RISKSCORE_RESCORE_START", raising=False)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert runner._context().get_start_method() == "forkserver"
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_the_start_method_can_be_chosen_and_a_wrong_one_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RISKSCORE_RESCORE_START", "spawn")
+    assert runner._context().get_start_method() == "spawn"
+    monkeypatch.setenv("RISKSCORE_RESCORE_START", "threads")
+    with pytest.raises(ValueError, match="RISKSCORE_RESCORE_START='threads'"):
+        runner._context()
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_every_chunk_is_scored_once_in_order_whatever_the_start_method(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    monkeypatch.setenv("RISKSCORE_RESCORE_START", method)
+    results = list(ChunkRunner(spec(tmp_path), pid_of_chunk, workers=2).run(chunks(12)))
+    assert [start for start, _, _ in results] == [3 * i for i in range(12)]
+    assert [result[0] for _, _, result in results] == [3 * i for i in range(12)]
+    pids = {result[1] for _, _, result in results}
+    if method == "fork":
+        # forked workers are up at once: every chunk goes to them, none is scored here meanwhile
+        assert os.getpid() not in pids
+        assert len(pids) <= 2

@@ -2,11 +2,12 @@
 
 - The input is cut into chunks of ``batch_size`` rows, each tagged with the index of its first row,
   so whatever order workers finish in, chunk results are handed back in input order.
-- ``workers == 1`` runs in this process. Otherwise a ``ProcessPoolExecutor`` (``forkserver`` start
-  method where available: workers start from a clean, preloaded process, never from a fork of a
-  caller that may hold threads and locks) runs the chunks. Each worker builds its parser and use case
-  once, from the settings through the composition root, and receives the loaded model(s) once, in its
-  initializer, so a registry is read once per run whatever the number of workers.
+- ``workers == 1`` runs in this process. Otherwise a ``ProcessPoolExecutor`` runs the chunks. Its
+  workers are forked while this process runs no other thread (the CLI, a plain script: a few
+  milliseconds, the model and the imports inherited), else started from the ``forkserver`` (a clean,
+  preloaded process: never a fork of a caller whose threads may hold locks). Each worker builds its
+  parser and use case once and receives the loaded model(s) once, in its initializer, so a registry
+  is read once per run whatever the number of workers.
 - At most ``2 * workers`` chunks are in flight: memory stays bounded by a few chunks whatever the
   input size, and the reader never runs far ahead of the writer.
 - Rows cross the process boundary as plain tuples (stored feature values packed as float64 bytes),
@@ -18,10 +19,10 @@
   buffer, but reading and pickling 10,000 rows costs the parent about 60 ms: measured, that makes
   a pool slower than one process).
 - A run of a single chunk stays in this process whatever ``workers`` says: starting processes would
-  cost more than they save. While a pool's first worker is still starting (about half a second:
-  a new interpreter imports numpy, lxml and unpickles the model) chunks are scored in this process.
-  The workers are started from a thread: starting one blocks until the forkserver has imported
-  everything (0.5 to 0.8 s measured), time this process now spends scoring.
+  cost more than they save. While a forkserver pool's first worker is still starting (about half a
+  second: a new interpreter imports numpy, lxml and unpickles the model) chunks are scored in this
+  process. Those workers are started from a thread: starting one blocks until the forkserver has
+  imported everything (0.5 to 0.8 s measured), time this process now spends scoring.
 """
 
 from __future__ import annotations
@@ -247,27 +248,36 @@ class ChunkRunner(Generic[R]):
 
     def _in_pool(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, R]]:
         pending: deque[tuple[int, int, Future[R]]] = deque()
+        context = _context()
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=_context(),
+            mp_context=context,
             initializer=_init_worker,
             initargs=(self.spec, self.job),
         )
-        # Starting a worker blocks until the forkserver has imported numpy, lxml and riskscore
-        # (0.5 to 0.8 s): a thread waits for that while this one scores the first chunks.
         started: list[Future[None]] = []
         failed: list[BaseException] = []
-        spawner = threading.Thread(
-            target=_spawn, args=(pool, self.workers, started, failed), name="rescore-pool-start"
-        )
-        spawner.start()
+        spawner: threading.Thread | None = None
+        if context.get_start_method() == "fork":
+            # A fork is a few milliseconds and inherits the loaded model: start every worker now,
+            # from this (the only) thread. (multiprocessing flushes stdout and stderr first.)
+            _spawn(pool, self.workers, started, failed)
+        else:
+            # Starting a worker blocks until the forkserver has imported numpy, lxml and riskscore
+            # (0.5 to 0.8 s): a thread waits for that while this one scores the first chunks.
+            spawner = threading.Thread(
+                target=_spawn, args=(pool, self.workers, started, failed), name="rescore-pool-start"
+            )
+            spawner.start()
         try:
             for start, rows in source:
                 if len(pending) >= 2 * self.workers:
                     yield _result(pending.popleft())
                 if failed:
                     raise failed[0]
-                if spawner.is_alive() or not any(future.done() for future in started):
+                if spawner is not None and (
+                    spawner.is_alive() or not any(future.done() for future in started)
+                ):
                     # No worker is up yet (a new interpreter importing numpy, lxml and the model
                     # takes about half a second): score this chunk here meanwhile. Nor is a chunk
                     # submitted while workers are still being started: submitting waits for the
@@ -280,11 +290,13 @@ class ChunkRunner(Generic[R]):
                 pending.append((start, _size(rows), pool.submit(_run_chunk, start, shipped)))
             while pending:
                 yield _result(pending.popleft())
-            spawner.join()
+            if spawner is not None:
+                spawner.join()
             if failed:  # every chunk was scored here, but a pool that cannot start is a fault
                 raise failed[0]
         finally:
-            spawner.join()
+            if spawner is not None:
+                spawner.join()
             # On an interruption (KeyboardInterrupt, a consumer that stops) drop queued chunks.
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -309,12 +321,36 @@ def _result(item: tuple[int, int, Future[R]]) -> tuple[int, int, R]:
 
 
 def _context() -> multiprocessing.context.BaseContext:
+    """``fork`` when this process runs no other thread, else ``forkserver``, else ``spawn``.
+
+    A fork starts a worker in milliseconds with the parent's model and imports already in memory;
+    a forkserver worker is a new interpreter that imports numpy, lxml and riskscore and unpickles
+    the model (0.5 to 0.8 s, and about 0.4 s of CPU per run). Forking is only safe while no other
+    thread can hold a lock the child would inherit taken (a caller's server thread, a logging
+    handler mid-write), so any other live thread means ``forkserver``. ``RISKSCORE_RESCORE_START``
+    (``fork``, ``forkserver``, ``spawn``) overrides the choice.
+    """
     methods = multiprocessing.get_all_start_methods()
+    chosen = os.environ.get("RISKSCORE_RESCORE_START", "")
+    if chosen:
+        if chosen not in methods:
+            raise ValueError(
+                f"RISKSCORE_RESCORE_START={chosen!r}: this platform has {', '.join(methods)}"
+            )
+        return _configured(multiprocessing.get_context(chosen))
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
     if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__, "riskscore.adapters.lxml"])
-        return context
+        return _configured(multiprocessing.get_context("forkserver"))
     return multiprocessing.get_context("spawn")
+
+
+def _configured(
+    context: multiprocessing.context.BaseContext,
+) -> multiprocessing.context.BaseContext:
+    if isinstance(context, multiprocessing.context.ForkServerContext):
+        context.set_forkserver_preload([__name__, "riskscore.adapters.lxml"])
+    return context
 
 
 # -- worker process side -------------------------------------------------------------------------
@@ -327,6 +363,7 @@ def _init_worker(spec: RunSpec, job: Job[Any]) -> None:
     # Ctrl-C reaches the whole process group: only the parent handles it (it stops handing out
     # chunks and waits for the running ones), so workers ignore it instead of dying mid-chunk.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the caller's handler
     _worker = Worker(spec)
     _job = job
 

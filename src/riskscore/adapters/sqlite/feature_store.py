@@ -16,6 +16,7 @@ rather than shifting every later row.
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -162,25 +163,78 @@ class SqliteFeaturePage(FeaturePage):
             busy_timeout_s=self.busy_timeout_s,
             migrate=False,
         )
+        page = f"SELECT {_PAGE_COLUMNS} FROM online_features{where}{_ORDER} LIMIT ?"  # noqa: S608
+        params += (self.rows,)
         try:
             with db.read("read a feature page") as conn:
                 # Pages from the memory map rather than a read() call each: 15% less time. The
                 # connection lives for this page only; SQLite's caveat (an I/O error on the file
                 # becomes SIGBUS) would end this worker, and the run says to resume.
                 conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
-                rows = conn.execute(
-                    f"SELECT {_PAGE_COLUMNS} FROM online_features{where}{_ORDER} LIMIT ?",  # noqa: S608
-                    (*params, self.rows),
-                ).fetchall()
+                batch = _aggregated(conn, page, params, self.rows)
+                if batch is not None:
+                    return [batch]
+                rows = conn.execute(page, params).fetchall()  # same read transaction: same rows
         finally:
             db.close()
-        if len(rows) != self.rows:
-            raise FeatureStoreError(
-                f"the feature store changed while it was read: a page of {self.rows} records "
-                f"now holds {len(rows)}"
-            )
+        self._check_count(len(rows))
         ids, policies, as_of, schemas, blobs = zip(*rows, strict=True)
         return list(_split(ids, policies, as_of, schemas, blobs))
+
+    def _check_count(self, found: int) -> None:
+        if found != self.rows:
+            raise FeatureStoreError(
+                f"the feature store changed while it was read: a page of {self.rows} records "
+                f"now holds {found}"
+            )
+
+
+_AGGREGATE = (
+    "SELECT count(*), min(length(vector_values)),"
+    " group_concat(prediction_id, char(0)), group_concat(policy_number, char(0)),"
+    " group_concat(as_of, char(0)), group_concat(schema_version, char(0)),"
+    " CAST(group_concat(vector_values, x'') AS BLOB)"
+    " FROM ({page})"
+)
+_NUL = "\x00"
+
+
+def _aggregated(
+    conn: sqlite3.Connection, page: str, params: tuple[object, ...], rows: int
+) -> FeatureBatch | None:
+    """The page as one row of aggregates (each text column joined with NULs, the vectors' BLOBs
+    joined, the shortest vector's length), or None when that row cannot be trusted to hold exactly
+    the page's rows.
+
+    One row rather than a tuple per record: no Python object per value, and no join of 10,000
+    BLOBs (10,000-row pages of 141 values, warm: 2.5 us a record where rows took 2.7; measured
+    from a cold process the two are level). group_concat sees the rows in the ordered subquery's order (SQLite 3.40
+    has no ORDER BY in an aggregate; the tests compare every row with the per-row read). None, and
+    the caller reads row by row, when the page is not as many records as planned, its vectors are
+    not all one length (``_split`` cuts those) or a text holds a NUL (a split then finds too many);
+    and in a database not encoded in UTF-8, where BLOBs would be converted as text.
+    """
+    if conn.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
+        return None
+    found = conn.execute(_AGGREGATE.format(page=page), params).fetchone()
+    count, shortest, ids, policies, as_of, schemas, blob = found
+    if count != rows or count == 0 or len(blob) != count * shortest:  # lengths differ
+        return None
+    columns = [text.split(_NUL) for text in (ids, policies, as_of, schemas)]
+    if any(len(column) != count for column in columns):
+        return None
+    width = shortest // 8
+    if width:
+        matrix = np.frombuffer(blob, dtype=_LE_FLOAT64).reshape(count, width)
+    else:
+        matrix = np.empty((count, 0), dtype=np.float64)
+    return FeatureBatch(
+        prediction_ids=columns[0],
+        policy_numbers=columns[1],
+        as_of=columns[2],
+        schema_versions=columns[3],
+        matrix=matrix.astype(np.float64, copy=False),
+    )
 
 
 class SqliteFeatureStore(FeatureStore, PagedFeatureStore):

@@ -15,7 +15,7 @@ from test_rescore_support import AS_OF, settings_for, train_versions
 
 import riskscore
 from riskscore.adapters.batch.runner import chunks, pack, unpack
-from riskscore.adapters.batch.sources import ApplicationsSource, JsonLine
+from riskscore.adapters.batch.sources import ApplicationsSource
 from riskscore.adapters.lxml import LxmlEvidenceParser
 from riskscore.adapters.sqlite.feature_store import SqliteFeatureStore
 from riskscore.adapters.synthetic import generate, write_dataset
@@ -213,7 +213,6 @@ def test_rows_survive_the_trip_to_a_worker() -> None:
             prediction_id="p",
         ),
         UnreadableRow(policy_number="C", type="t", title="T", detail="d", document="rx_xml"),
-        JsonLine(7, b'{"policy_number": "D", "mib_xml": "<r/>", "rx_xml": "<r/>"}\n'),
     ]
     assert unpack(pack(rows)) == rows
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -62,10 +64,19 @@ def pid_of_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
     return start, os.getpid()
 
 
-def test_a_single_threaded_caller_forks_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("RISKSCORE_RESCORE_START", raising=False)
-    assert threading.active_count() == 1
-    assert runner._context().get_start_method() == "fork"
+def test_a_single_threaded_caller_forks_its_workers() -> None:
+    # In a fresh interpreter: threads other tests leave behind would make this one see several.
+    code = (
+        "import threading\n"
+        "from riskscore.adapters.batch import runner\n"
+        "assert threading.active_count() == 1\n"
+        "print(runner._context().get_start_method())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RISKSCORE_RESCORE_START"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "fork"
 
 
 def test_a_caller_running_another_thread_gets_the_forkserver(

@@ -26,9 +26,8 @@ from riskscore.adapters.batch.runner import (
     Chunk,
     ChunkRunner,
     RunSpec,
-    chunks,
     default_workers,
-    source_rows,
+    evidence_chunks,
     stored_chunks,
 )
 from riskscore.adapters.batch.sources import (
@@ -165,4 +164,4 @@ def _outcomes(
 def _chunks(source: RescoreSource, batch_size: int) -> Iterator[Chunk]:
     if isinstance(source, BatchedSource):
         return stored_chunks(source, batch_size)
-    return chunks(source_rows(source), batch_size)
+    return evidence_chunks(source, batch_size)

@@ -30,7 +30,7 @@ from riskscore.adapters.batch.runner import (
 )
 from riskscore.adapters.batch.sources import (
     BatchedSource,
-    JsonLine,
+    JsonlSource,
     Pending,
     RescoreSource,
     SourceError,
@@ -196,7 +196,20 @@ def _chunks(source: RescoreSource, batch_size: int, state: RunState) -> Iterator
         if state.rows_done:
             _check_last_done_page(source, state)
         return page_chunks(pages, start=state.rows_done)
+    if isinstance(source, JsonlSource):
+        if state.rows_done:
+            _check_last_done_line(source, state)
+        return page_chunks(source.spans(batch_size, skip=state.rows_done), start=state.rows_done)
     return chunks(_skip(source_rows(source), state), batch_size, start=state.rows_done)
+
+
+def _check_last_done_line(source: JsonlSource, state: RunState) -> None:
+    """``_skip``'s check for spans of lines: the last row done, read alone."""
+    last = next(source.spans(1, skip=state.rows_done - 1), None)
+    if last is None:
+        raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
+    (row,) = last.read()
+    _check_last_done(row.policy_number, state)
 
 
 def _check_last_done_page(source: BatchedSource, state: RunState) -> None:
@@ -241,7 +254,7 @@ def _skip(rows: Iterator[Pending], state: RunState) -> Iterator[Pending]:
     if not done:
         raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
     last = done[0]
-    _check_last_done((last.read() if isinstance(last, JsonLine) else last).policy_number, state)
+    _check_last_done(last.policy_number, state)
     return rows
 
 

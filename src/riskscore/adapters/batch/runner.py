@@ -44,7 +44,8 @@ from riskscore.adapters.batch.sources import (
     BatchedSource,
     DeferredSource,
     EvidenceFiles,
-    JsonLine,
+    JsonlSource,
+    JsonlSpan,
     Pending,
     SourceError,
     resolve,
@@ -79,9 +80,10 @@ class Batches:
 
 Payload = list[RescoreInput] | Batches
 """What a job scores: rows, or stored vectors column-wise."""
-Shipped = list[Pending] | FeatureBatch | FeaturePage
+Shipped = list[Pending] | FeatureBatch | FeaturePage | JsonlSpan
 Chunk = tuple[int, Shipped]
-"""``(index of the first row, rows, a batch or a page to read)`` on its way to a job."""
+"""``(index of the first row, rows, a batch, or a page or span of lines to read)`` on its way to a
+job."""
 Packed = tuple[Any, ...]
 
 
@@ -174,6 +176,15 @@ def source_rows(source: Iterable[RescoreInput] | DeferredSource) -> Iterator[Pen
     return iter(source)
 
 
+def evidence_chunks(
+    source: Iterable[RescoreInput] | DeferredSource, batch_size: int
+) -> Iterator[Chunk]:
+    """A row-wise source's chunks: spans of lines the workers read for JSON Lines, else rows."""
+    if isinstance(source, JsonlSource):
+        return page_chunks(source.spans(batch_size))
+    return chunks(source_rows(source), batch_size)
+
+
 def batch_chunks(batches: Iterable[FeatureBatch], *, start: int = 0) -> Iterator[Chunk]:
     """``(index of the first row, batch)`` of every non-empty batch."""
     index = start
@@ -183,8 +194,8 @@ def batch_chunks(batches: Iterable[FeatureBatch], *, start: int = 0) -> Iterator
             index += len(batch)
 
 
-def page_chunks(pages: Iterable[FeaturePage], *, start: int = 0) -> Iterator[Chunk]:
-    """``(index of the first row, page)`` of every page."""
+def page_chunks(pages: Iterable[FeaturePage | JsonlSpan], *, start: int = 0) -> Iterator[Chunk]:
+    """``(index of the first row, page)`` of every page of stored vectors or span of lines."""
     index = start
     for page in pages:
         yield index, page
@@ -372,7 +383,7 @@ def _started() -> None:
     """A first task per worker: when one is done, a worker is up."""
 
 
-def _run_chunk(start: int, shipped: list[Packed] | FeatureBatch | FeaturePage) -> Any:
+def _run_chunk(start: int, shipped: list[Packed] | FeatureBatch | FeaturePage | JsonlSpan) -> Any:
     assert _worker is not None, "worker not initialised"
     assert _job is not None, "worker not initialised"
     return _job(_worker, start, _ready(unpack(shipped) if isinstance(shipped, list) else shipped))
@@ -384,6 +395,8 @@ def _ready(shipped: Shipped) -> Payload:
         return resolve(shipped)
     if isinstance(shipped, FeatureBatch):
         return Batches((shipped,))
+    if isinstance(shipped, JsonlSpan):
+        return shipped.read()
     try:
         return Batches(tuple(shipped.read()))
     except FeatureStoreError as exc:
@@ -405,9 +418,7 @@ def pack(rows: list[Pending]) -> list[Packed]:
     """Rows as tuples of builtins (feature values as float64 bytes) for a cheap pickle."""
     out: list[Packed] = []
     for row in rows:
-        if isinstance(row, JsonLine):
-            out.append((4, row.number, row.line))
-        elif isinstance(row, EvidenceFiles):
+        if isinstance(row, EvidenceFiles):
             out.append((3, row.policy_number, row.as_of, row.mib_path, row.rx_path))
         elif isinstance(row, ScoreRequest):
             out.append((0, row.policy_number, row.mib_xml, row.rx_xml, row.as_of, row.source))
@@ -432,9 +443,7 @@ def unpack(packed: list[Packed]) -> list[Pending]:
     rows: list[Pending] = []
     for item in packed:
         kind = item[0]
-        if kind == 4:
-            rows.append(JsonLine(item[1], item[2]))
-        elif kind == 3:
+        if kind == 3:
             _, policy, as_of, mib_path, rx_path = item
             rows.append(
                 EvidenceFiles(policy_number=policy, as_of=as_of, mib_path=mib_path, rx_path=rx_path)

@@ -5,6 +5,7 @@ every chunk could be scored here meanwhile)."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import subprocess
 import sys
@@ -108,7 +109,9 @@ def test_every_chunk_is_scored_once_in_order_whatever_the_start_method(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
     monkeypatch.setenv("RISKSCORE_RESCORE_START", method)
+    gc.unfreeze()
     results = list(ChunkRunner(spec(tmp_path), pid_of_chunk, workers=2).run(chunks(12)))
+    assert gc.get_freeze_count() == 0, "the caller's objects stay frozen (never collected)"
     assert [start for start, _, _ in results] == [3 * i for i in range(12)]
     assert [result[0] for _, _, result in results] == [3 * i for i in range(12)]
     pids = {result[1] for _, _, result in results}

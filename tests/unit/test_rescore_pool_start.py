@@ -119,3 +119,25 @@ def test_every_chunk_is_scored_once_in_order_whatever_the_start_method(
         # forked workers are up at once: every chunk goes to them, none is scored here meanwhile
         assert os.getpid() not in pids
         assert len(pids) <= 2
+
+
+@pytest.mark.parametrize(
+    ("method", "workers", "batch_size", "rows"),
+    [
+        ("fork", 2, 1000, runner.FORKED_CHUNK_ROWS),
+        ("fork", 2, 50_000, 50_000),
+        ("fork", 1, 1000, runner.FEATURE_CHUNK_ROWS),  # no pool: the parent scores every chunk
+        ("forkserver", 2, 1000, runner.FEATURE_CHUNK_ROWS),  # slow start: few, large chunks
+    ],
+)
+def test_stored_vectors_are_cut_smaller_for_forked_workers(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    workers: int,
+    batch_size: int,
+    rows: int,
+) -> None:
+    monkeypatch.setenv("RISKSCORE_RESCORE_START", method)
+    chunk_runner = ChunkRunner(spec(tmp_path), first_and_size, workers=workers)
+    assert chunk_runner.feature_rows(batch_size) == rows

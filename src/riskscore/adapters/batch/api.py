@@ -155,13 +155,13 @@ def _outcomes(
     runner: ChunkRunner[Any], source: RescoreSource, batch_size: int, resources: Resources
 ) -> Iterator[RescoreOutcome]:
     try:
-        for _, _, data in runner.run(_chunks(source, batch_size)):
+        for _, _, data in runner.run(_chunks(runner, source, batch_size)):
             yield from decode_outcomes(data)
     finally:
         resources.close()
 
 
-def _chunks(source: RescoreSource, batch_size: int) -> Iterator[Chunk]:
+def _chunks(runner: ChunkRunner[Any], source: RescoreSource, batch_size: int) -> Iterator[Chunk]:
     if isinstance(source, BatchedSource):
-        return stored_chunks(source, batch_size)
+        return stored_chunks(source, runner.feature_rows(batch_size))
     return evidence_chunks(source, batch_size)

@@ -24,7 +24,6 @@ from riskscore.adapters.batch.runner import (
     RunSpec,
     batch_chunks,
     chunks,
-    feature_chunk_rows,
     page_chunks,
     source_rows,
 )
@@ -137,24 +136,25 @@ def run_to_file(
         )
         resume_at = None
     resumed_from = state.rows_done
-    work = _chunks(request.source, request.batch_size, state)
-    appender = OutputAppender(spool, resume_at=resume_at, durable=request.durable)
-    if not request.resume:
-        write_state(request.out, state, durable=request.durable)
-    spec = RunSpec(
-        settings=request.settings,
-        models=request.models,
-        batch_run_id=state.batch_run_id,
-        run_started_at=state.run_started_at,
-        thresholds=request.thresholds,
-        explain=request.explain,
-        as_of=request.as_of,
-    )
     runner = ChunkRunner(
-        spec,
+        RunSpec(
+            settings=request.settings,
+            models=request.models,
+            batch_run_id=state.batch_run_id,
+            run_started_at=state.run_started_at,
+            thresholds=request.thresholds,
+            explain=request.explain,
+            as_of=request.as_of,
+        ),
         OutputJob(kind=request.kind, log=request.prediction_log is not None),
         workers=request.workers,
     )
+    work = _chunks(
+        request.source, request.batch_size, runner.feature_rows(request.batch_size), state
+    )
+    appender = OutputAppender(spool, resume_at=resume_at, durable=request.durable)
+    if not request.resume:
+        write_state(request.out, state, durable=request.durable)
     started = time.perf_counter()
     total = request.source.total
     try:
@@ -185,10 +185,13 @@ def run_to_file(
     )
 
 
-def _chunks(source: RescoreSource, batch_size: int, state: RunState) -> Iterator[Chunk]:
-    """The input's chunks after the rows already done (checked at once, before any output)."""
+def _chunks(
+    source: RescoreSource, batch_size: int, feature_rows: int, state: RunState
+) -> Iterator[Chunk]:
+    """The input's chunks after the rows already done (checked at once, before any output):
+    ``batch_size`` rows of evidence, ``feature_rows`` stored vectors."""
     if isinstance(source, BatchedSource):
-        size = feature_chunk_rows(batch_size)
+        size = feature_rows
         pages = source.pages(size, skip=state.rows_done)
         if pages is None:
             batches = _skip_batches(iter(source.batches(size)), state)

@@ -65,19 +65,21 @@ def pid_of_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
     return start, os.getpid()
 
 
-def test_a_single_threaded_caller_forks_its_workers() -> None:
+@pytest.mark.parametrize(("platform", "method"), [("linux", "fork"), ("darwin", "forkserver")])
+def test_a_single_threaded_caller_forks_its_workers_on_linux(platform: str, method: str) -> None:
     # In a fresh interpreter: threads other tests leave behind would make this one see several.
     code = (
-        "import threading\n"
+        "import sys, threading\n"
         "from riskscore.adapters.batch import runner\n"
         "assert threading.active_count() == 1\n"
+        f"sys.platform = {platform!r}\n"
         "print(runner._context().get_start_method())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "RISKSCORE_RESCORE_START"}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
-    assert done.stdout.strip() == "fork"
+    assert done.stdout.strip() == method
 
 
 def test_a_caller_running_another_thread_gets_the_forkserver(

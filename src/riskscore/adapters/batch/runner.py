@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -360,14 +361,15 @@ def _result(item: tuple[int, int, Future[R]]) -> tuple[int, int, R]:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """``fork`` when this process runs no other thread, else ``forkserver``, else ``spawn``.
+    """``fork`` on Linux when this process runs no other thread, else ``forkserver`` or ``spawn``.
 
     A fork starts a worker in milliseconds with the parent's model and imports already in memory;
     a forkserver worker is a new interpreter that imports numpy, lxml and riskscore and unpickles
     the model (0.5 to 0.8 s, and about 0.4 s of CPU per run). Forking is only safe while no other
     thread can hold a lock the child would inherit taken (a caller's server thread, a logging
-    handler mid-write), so any other live thread means ``forkserver``. ``RISKSCORE_RESCORE_START``
-    (``fork``, ``forkserver``, ``spawn``) overrides the choice.
+    handler mid-write), so any other live thread means ``forkserver``; so does any system but
+    Linux (macOS's system libraries are not safe in a forked child; Python stopped forking there).
+    ``RISKSCORE_RESCORE_START`` (``fork``, ``forkserver``, ``spawn``) overrides the choice.
     """
     methods = multiprocessing.get_all_start_methods()
     chosen = os.environ.get("RISKSCORE_RESCORE_START", "")
@@ -377,7 +379,7 @@ def _context() -> multiprocessing.context.BaseContext:
                 f"RISKSCORE_RESCORE_START={chosen!r}: this platform has {', '.join(methods)}"
             )
         return _configured(multiprocessing.get_context(chosen))
-    if "fork" in methods and threading.active_count() == 1:
+    if sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         return _configured(multiprocessing.get_context("forkserver"))

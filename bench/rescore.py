@@ -17,7 +17,8 @@ Inputs are generated once and cached under ``bench/results/work/rescore/`` (git-
 model registry, ``ds-<n>/`` (``riskscore generate`` layout) and ``fs-<n>.sqlite3`` (a feature store
 holding every application's vector as the API would have stored it). 200,000 applications take a few
 minutes to generate the first time. ``--profile`` also writes a pyinstrument profile of each source
-scored in one process (``bench/results/rescore-profile-<source>.txt``). Writes nothing else.
+scored in one process (``bench/results/rescore-profile-<source>.txt``). A run without ``--quick``
+writes its figures to ``bench/results/rescore.{json,md}``. Writes nothing else.
 """
 
 from __future__ import annotations
@@ -448,6 +449,58 @@ def _in_subprocess(*argv: str, echo: bool = False) -> dict[str, Any]:
     return result
 
 
+def _misses(case: dict[str, Any]) -> list[str]:
+    misses = []
+    if case["per_second"] < GOALS[case["source"]]:
+        misses.append(f"{case['per_second']:,.0f}/s < {GOALS[case['source']]:,.0f}/s")
+    peak = max(case["peak_rss_parent_mb"], case["peak_rss_worker_mb"])
+    if peak >= MEMORY_GOAL_MB:
+        misses.append(f"peak {peak:.0f} MB >= {MEMORY_GOAL_MB:.0f} MB")
+    return misses
+
+
+def write_results(
+    floor: dict[str, float], results: list[dict[str, Any]], cores: int, repeat: int
+) -> list[Path]:
+    """``bench/results/rescore.{json,md}``: this run's figures, kept with the code they measure."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine = one_line(describe())
+    record = {"when": when, "machine": machine, "workers": cores, "repeat": repeat}
+    json_path, md_path = RESULTS / "rescore.json", RESULTS / "rescore.md"
+    json_path.write_text(json.dumps({**record, "floors": floor, "cases": results}, indent=2) + "\n")
+    lines = [
+        "# Batch rescoring: `python -m bench.rescore`",
+        "",
+        f"{when}; {machine}; {cores} workers; "
+        + (f"best of {repeat} runs per case." if repeat > 1 else "one run per case."),
+        "",
+        "| source | applications | rows/s | goal | met | CPU s parent + workers "
+        "| peak RSS parent / worker | load average |",
+        "|---|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for case in results:
+        lines.append(
+            f"| {case['source']} | {case['n']:,} | {case['per_second']:,.0f} "
+            f"| {GOALS[case['source']]:,.0f} | {'no' if case['misses'] else 'yes'} "
+            f"| {case['cpu_parent_s']:.1f} + {case['cpu_workers_s']:.1f} "
+            f"| {case['peak_rss_parent_mb']:.0f} / {case['peak_rss_worker_mb']:.0f} MB "
+            f"| {case['load_average']} |"
+        )
+    lines += [
+        "",
+        "Fixed costs per application, CPU in one process: from XML, parse + features "
+        f"{floor['parse_features_us']:.0f} us and the model {floor['model_us']:.0f} us; from stored "
+        f"features, read {floor['stored_read_us']:.1f} us, score {floor['stored_score_us']:.1f} us "
+        f"(model {floor['stored_model_us']:.1f}, feature hash {floor['stored_hash_us']:.1f}, "
+        f"prediction ids {floor['stored_ids_us']:.1f}), write {floor['stored_write_us']:.1f} us.",
+        "",
+        "What the figures mean and what bounds them: docs/rescoring.md.",
+        "",
+    ]
+    md_path.write_text("\n".join(lines))
+    return [json_path, md_path]
+
+
 def _print_case(case: dict[str, Any]) -> None:
     print(
         f"{case['source']:<9}{case['n']:>9,}{case['per_second']:>10,.0f}"
@@ -539,14 +592,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  best of {args.repeat}: {best['per_second']:,.0f}/s", flush=True)
             results.append(best)
     for case in results:
-        misses = []
-        if case["per_second"] < GOALS[case["source"]]:
-            misses.append(f"{case['per_second']:,.0f}/s < {GOALS[case['source']]:,.0f}/s")
-        peak = max(case["peak_rss_parent_mb"], case["peak_rss_worker_mb"])
-        if peak >= MEMORY_GOAL_MB:
-            misses.append(f"peak {peak:.0f} MB >= {MEMORY_GOAL_MB:.0f} MB")
-        if misses:
-            print(f"goal missed: {case['source']} n={case['n']:,}: {'; '.join(misses)}")
+        case["misses"] = _misses(case)
+        if case["misses"]:
+            print(f"goal missed: {case['source']} n={case['n']:,}: {'; '.join(case['misses'])}")
+    if not args.quick:
+        written = write_results(floor, results, cores, args.repeat)
+        print(
+            f"written: {', '.join(str(path.relative_to(RESULTS.parent.parent)) for path in written)}"
+        )
     if args.profile:
         for source in sources:
             done = _in_subprocess(

@@ -1,0 +1,55 @@
+"""``bench.rescore``'s judgement of the goals and the results file it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench import rescore
+
+FLOOR = {
+    "parse_features_us": 134.0,
+    "model_us": 8.0,
+    "stored_read_us": 3.6,
+    "stored_score_us": 6.3,
+    "stored_model_us": 3.0,
+    "stored_hash_us": 1.9,
+    "stored_ids_us": 1.0,
+    "stored_write_us": 2.1,
+}
+
+
+def case(source: str, per_second: float, worker_mb: float = 90.0) -> dict[str, Any]:
+    return {
+        "source": source,
+        "n": 10_000,
+        "per_second": per_second,
+        "cpu_parent_s": 0.1,
+        "cpu_workers_s": 1.8,
+        "peak_rss_parent_mb": 100.0,
+        "peak_rss_worker_mb": worker_mb,
+        "load_average": [0.5, 0.5, 0.5],
+    }
+
+
+def test_a_case_misses_on_speed_or_on_memory() -> None:
+    assert rescore._misses(case("jsonl", 10_053)) == []
+    assert rescore._misses(case("jsonl", 9_999)) == ["9,999/s < 10,000/s"]
+    assert rescore._misses(case("features", 250_000, worker_mb=600)) == ["peak 600 MB >= 500 MB"]
+
+
+def test_the_results_file_says_which_goals_were_met(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rescore, "RESULTS", tmp_path)
+    cases = [case("jsonl", 11_108), case("features", 151_370)]
+    for item in cases:
+        item["misses"] = rescore._misses(item)
+    json_path, md_path = rescore.write_results(FLOOR, cases, cores=2, repeat=3)
+    table = md_path.read_text()
+    assert "| jsonl | 10,000 | 11,108 | 10,000 | yes |" in table
+    assert "| features | 10,000 | 151,370 | 200,000 | no |" in table
+    assert "best of 3 runs" in table
+    assert json.loads(json_path.read_text())["cases"][1]["misses"] == ["151,370/s < 200,000/s"]

@@ -29,6 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_batch_bytes: PositiveInt = 67_108_864  # body limit of the service-function batch route
     max_inflight: PositiveInt = 256  # scoring requests in progress before 503 "overloaded"
     workers: PositiveInt = 1  # API processes (`serve --workers`); production: one per core
+    # How rescoring starts its worker processes; auto: fork on Linux when single-threaded, else
+    # forkserver (docs/rescoring.md).
+    rescore_start: Literal["auto", "fork", "forkserver", "spawn"] = "auto"
     # Model client (http mode).
     model_timeout_s: PositiveFloat = 2.0
     model_retries: int = 1

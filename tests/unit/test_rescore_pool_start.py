@@ -15,6 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from test_rescore_support import settings_for
 
@@ -22,6 +23,7 @@ from riskscore.adapters.batch import runner
 from riskscore.adapters.batch.runner import Batches, ChunkRunner, Payload, RunSpec, Worker
 from riskscore.adapters.treemodel.toy import one_split_model
 from riskscore.domain.scoring import RiskClassThresholds
+from riskscore.settings import load_settings
 
 
 def first_and_size(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
@@ -30,9 +32,9 @@ def first_and_size(worker: Worker, start: int, rows: Payload) -> tuple[int, int]
     return start, len(rows)
 
 
-def spec(tmp_path: Path) -> RunSpec:
+def spec(tmp_path: Path, start: str = "auto") -> RunSpec:
     return RunSpec(
-        settings=settings_for(tmp_path),
+        settings=msgspec.structs.replace(settings_for(tmp_path), rescore_start=start),
         models=(one_split_model(),),
         batch_run_id="pool-start",
         run_started_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
@@ -73,46 +75,39 @@ def test_a_single_threaded_caller_forks_its_workers_on_linux(platform: str, meth
         "from riskscore.adapters.batch import runner\n"
         "assert threading.active_count() == 1\n"
         f"sys.platform = {platform!r}\n"
-        "print(runner._context().get_start_method())\n"
+        "print(runner.start_context().get_start_method())\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "RISKSCORE_RESCORE_START"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == method
 
 
-def test_a_caller_running_another_thread_gets_the_forkserver(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("RISKSCORE_RESCORE_START", raising=False)
+def test_a_caller_running_another_thread_gets_the_forkserver() -> None:
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert runner._context().get_start_method() == "forkserver"
+        assert runner.start_context().get_start_method() == "forkserver"
     finally:
         stop.set()
         other.join()
 
 
-def test_the_start_method_can_be_chosen_and_a_wrong_one_is_named(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("RISKSCORE_RESCORE_START", "spawn")
-    assert runner._context().get_start_method() == "spawn"
-    monkeypatch.setenv("RISKSCORE_RESCORE_START", "threads")
+def test_the_start_method_is_a_setting_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    settings = load_settings({"RISKSCORE_RESCORE_START": "spawn"}, data_dir=str(tmp_path))
+    assert settings.rescore_start == "spawn"
+    assert runner.start_context(settings.rescore_start).get_start_method() == "spawn"
+    with pytest.raises(ValueError, match="rescore_start"):
+        load_settings({"RISKSCORE_RESCORE_START": "threads"})
     with pytest.raises(ValueError, match="RISKSCORE_RESCORE_START='threads'"):
-        runner._context()
+        runner.start_context("threads")
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_every_chunk_is_scored_once_in_order_whatever_the_start_method(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+    tmp_path: Path, method: str
 ) -> None:
-    monkeypatch.setenv("RISKSCORE_RESCORE_START", method)
     gc.unfreeze()
-    results = list(ChunkRunner(spec(tmp_path), pid_of_chunk, workers=2).run(chunks(12)))
+    results = list(ChunkRunner(spec(tmp_path, method), pid_of_chunk, workers=2).run(chunks(12)))
     assert gc.get_freeze_count() == 0, "the caller's objects stay frozen (never collected)"
     assert [start for start, _, _ in results] == [3 * i for i in range(12)]
     assert [result[0] for _, _, result in results] == [3 * i for i in range(12)]
@@ -133,13 +128,7 @@ def test_every_chunk_is_scored_once_in_order_whatever_the_start_method(
     ],
 )
 def test_stored_vectors_are_cut_smaller_for_forked_workers(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    method: str,
-    workers: int,
-    batch_size: int,
-    rows: int,
+    tmp_path: Path, method: str, workers: int, batch_size: int, rows: int
 ) -> None:
-    monkeypatch.setenv("RISKSCORE_RESCORE_START", method)
-    chunk_runner = ChunkRunner(spec(tmp_path), first_and_size, workers=workers)
+    chunk_runner = ChunkRunner(spec(tmp_path, method), first_and_size, workers=workers)
     assert chunk_runner.feature_rows(batch_size) == rows

@@ -252,7 +252,10 @@ class ChunkRunner(Generic[R]):
         self._local: Worker | None = None
         # Whether a pool would fork, as of now: only sizes chunks (``feature_rows``); the pool
         # decides again when it starts.
-        self.forks = self.workers > 1 and _context().get_start_method() == "fork"
+        self.forks = self.workers > 1 and self._context().get_start_method() == "fork"
+
+    def _context(self) -> multiprocessing.context.BaseContext:
+        return start_context(self.spec.settings.rescore_start)
 
     def feature_rows(self, batch_size: int) -> int:
         """Rows per chunk of stored vectors for this runner (``feature_chunk_rows``)."""
@@ -278,7 +281,7 @@ class ChunkRunner(Generic[R]):
 
     def _in_pool(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, R]]:
         pending: deque[tuple[int, int, Future[R]]] = deque()
-        context = _context()
+        context = self._context()
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
@@ -360,7 +363,7 @@ def _result(item: tuple[int, int, Future[R]]) -> tuple[int, int, R]:
     return start, size, future.result()
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def start_context(preference: str = "auto") -> multiprocessing.context.BaseContext:
     """``fork`` on Linux when this process runs no other thread, else ``forkserver`` or ``spawn``.
 
     A fork starts a worker in milliseconds with the parent's model and imports already in memory;
@@ -369,16 +372,16 @@ def _context() -> multiprocessing.context.BaseContext:
     thread can hold a lock the child would inherit taken (a caller's server thread, a logging
     handler mid-write), so any other live thread means ``forkserver``; so does any system but
     Linux (macOS's system libraries are not safe in a forked child; Python stopped forking there).
-    ``RISKSCORE_RESCORE_START`` (``fork``, ``forkserver``, ``spawn``) overrides the choice.
+    A ``preference`` other than ``auto`` (``RISKSCORE_RESCORE_START``: ``fork``, ``forkserver``,
+    ``spawn``) overrides the choice.
     """
     methods = multiprocessing.get_all_start_methods()
-    chosen = os.environ.get("RISKSCORE_RESCORE_START", "")
-    if chosen:
-        if chosen not in methods:
+    if preference != "auto":
+        if preference not in methods:
             raise ValueError(
-                f"RISKSCORE_RESCORE_START={chosen!r}: this platform has {', '.join(methods)}"
+                f"RISKSCORE_RESCORE_START={preference!r}: this platform has {', '.join(methods)}"
             )
-        return _configured(multiprocessing.get_context(chosen))
+        return _configured(multiprocessing.get_context(preference))
     if sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:

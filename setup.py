@@ -23,6 +23,14 @@ EXTENSIONS = [
         extra_compile_args=["-O2"],
         optional=True,
     ),
+    # SHA-256 of a batch of rows in one call on the CPU's SHA extensions: the feature hashes and
+    # derived prediction ids of batch rescoring (src/riskscore/domain/digests.py).
+    Extension(
+        "riskscore.domain._digests",
+        sources=["src/riskscore/domain/_digests.c"],
+        extra_compile_args=["-O2"],
+        optional=True,
+    ),
 ]
 
 setup(ext_modules=[] if os.environ.get("PURE_PYTHON_BUILD") == "1" else EXTENSIONS)

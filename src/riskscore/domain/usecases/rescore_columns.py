@@ -10,7 +10,6 @@ hash) and a model's ``predict_arrays`` (``ScoresInArrays``: ``predict`` as array
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import operator
 from collections.abc import Sequence
 from typing import get_args
@@ -18,6 +17,7 @@ from typing import get_args
 import numpy as np
 import numpy.typing as npt
 
+from riskscore.domain.digests import indexed_digests
 from riskscore.domain.scoring import RiskClass, RiskClassThresholds
 from riskscore.domain.usecases.ids import derived_prediction_id
 from riskscore.ports.model_registry import ModelScores
@@ -61,8 +61,7 @@ def derived_prediction_ids(
     """
     if not indexes:
         return []
-    keys = map(key_prefix.__add__, map(b"%d".__mod__, indexes))
-    digests = b"".join(map(_DIGEST, map(hashlib.sha256, keys)))  # C loops: no bytecode per id
+    digests = indexed_digests(key_prefix, indexes)
     d = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)[:, :10]
     rows = d.shape[0]
     word = d[:, 2:].copy()  # the variant bits (0b10) replace the top two bits of rand_b

@@ -1,0 +1,65 @@
+"""SHA-256 digests of many rows at once: the per-row hashes of batch rescoring.
+
+A stored vector's feature hash (``features.schema.content_hashes``) and a derived prediction id
+(``usecases.rescore_columns.derived_prediction_ids``) are one SHA-256 per row by definition. Asked
+of hashlib a row at a time, each costs the hash and about 0.9 us of Python around it. The compiled
+``_digests`` (``_digests.c``, built by setup.py where a C compiler is) hashes a whole batch in one
+call on the CPU's SHA extensions; where it is missing, or the CPU has no SHA extensions, hashlib
+gives the same bytes (tests/unit/test_domain_digests.py holds the two equal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from collections.abc import Sequence
+
+import numpy as np
+
+try:
+    from riskscore.domain import _digests
+except ImportError:  # no C compiler at install time, or the pure-Python wheel
+    _digests = None  # type: ignore[assignment]
+
+COMPILED = _digests is not None and _digests.available()
+"""Whether batches are hashed by the compiled module (else by hashlib, a row at a time)."""
+
+_DIGEST = operator.methodcaller("digest")
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def row_digests(data: bytes | memoryview, row_bytes: int, prefix: bytes) -> bytes:
+    """``sha256(prefix + row).digest()`` of every ``row_bytes``-byte row of ``data``, joined."""
+    data = memoryview(data).cast("B")  # its bytes, whatever the shape of what it views
+    if row_bytes <= 0 or len(data) % row_bytes:
+        raise ValueError("data is not a whole number of rows")
+    if COMPILED:
+        return _digests.row_digests(data, row_bytes, prefix)
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, row_bytes)
+    payloads = np.empty((rows.shape[0], len(prefix) + row_bytes), dtype=np.uint8)
+    payloads[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    payloads[:, len(prefix) :] = rows
+    view, step = payloads.reshape(-1).data, payloads.shape[1]
+    sha256 = hashlib.sha256
+    return b"".join([sha256(view[at : at + step]).digest() for at in range(0, view.nbytes, step)])
+
+
+def indexed_digests(prefix: bytes, indexes: Sequence[int]) -> bytes:
+    """``sha256(prefix + b"%d" % index).digest()`` of every index (none negative), joined."""
+    if COMPILED:
+        return _digests.indexed_digests(prefix, np.ascontiguousarray(indexes, dtype=np.int64).data)
+    keys = map(prefix.__add__, map(b"%d".__mod__, indexes))
+    return b"".join(map(_DIGEST, map(hashlib.sha256, keys)))  # C loops: no bytecode per row
+
+
+def hex_prefixes(digests: bytes, digits: int) -> list[str]:
+    """The first ``digits`` (even) hex digits of every 32-byte digest, as ``hexdigest()`` writes
+    them: nibbles turned into digits for the whole batch by table lookups."""
+    if not digests:
+        return []
+    head = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)[:, : digits // 2]
+    text = np.empty((head.shape[0], digits + 1), dtype=np.uint8)
+    text[:, 0:digits:2] = _HEX[head >> 4]
+    text[:, 1:digits:2] = _HEX[head & 0x0F]
+    text[:, digits] = ord("\n")
+    return text.tobytes().decode("ascii").split("\n")[:-1]

@@ -23,6 +23,15 @@ EXTENSIONS = [
         extra_compile_args=["-O2"],
         optional=True,
     ),
+    # TreeEnsembleModel.predict_arrays for batches, a loop per row instead of numpy temporaries,
+    # the same bits: src/riskscore/adapters/treemodel/compiled.py. No fused or reordered floating
+    # point (-ffp-contract=off): the sums must add in the numpy path's order.
+    Extension(
+        "riskscore.adapters.treemodel._treekernel",
+        sources=["src/riskscore/adapters/treemodel/_treekernel.c"],
+        extra_compile_args=["-O2", "-ffp-contract=off"],
+        optional=True,
+    ),
     # SHA-256 of a batch of rows in one call on the CPU's SHA extensions: the feature hashes and
     # derived prediction ids of batch rescoring (src/riskscore/domain/digests.py).
     Extension(

@@ -8,58 +8,23 @@ with the byte layout against the same model with it switched off, bit for bit.
 
 from __future__ import annotations
 
-import math
 import pickle
 import random
 
 import numpy as np
 import pytest
+from tree_support import random_tree
 
 from riskscore.adapters.treemodel.bytewise import ByteLeaves
-from riskscore.adapters.treemodel.ensemble import RawTree, pack_trees
+from riskscore.adapters.treemodel.ensemble import pack_trees
 from riskscore.adapters.treemodel.predictor import TreeEnsembleModel
 
 FEATURES = 7
-THRESHOLDS = [-1.0, 0.0, 0.5, 1.5, 3.0, math.inf]
-
-
-def random_tree(rng: random.Random, leaves: int) -> RawTree:
-    """A tree of exactly ``leaves`` leaves, split at random places."""
-    left, right, feature, threshold, missing_left, value, weight = [], [], [], [], [], [], []
-
-    def node(count: int) -> int:
-        at = len(left)
-        for column in (left, right, feature):
-            column.append(-1)
-        threshold.append(0.0)
-        missing_left.append(rng.random() < 0.5)
-        value.append(rng.gauss(0, 1))
-        weight.append(float(rng.randint(1, 50)))
-        if count > 1:
-            feature[at] = rng.randrange(FEATURES)
-            threshold[at] = rng.choice(THRESHOLDS)
-            cut = rng.randint(1, count - 1)
-            left[at] = node(cut)
-            right[at] = node(count - cut)
-        else:
-            feature[at] = 0
-        return at
-
-    node(leaves)
-    return RawTree(
-        left=np.array(left),
-        right=np.array(right),
-        feature=np.array(feature),
-        threshold=np.array(threshold),
-        missing_left=np.array(missing_left),
-        value=np.array(value),
-        weight=np.array(weight),
-    )
 
 
 def ensemble_model(seed: int, sizes: list[int], *, float32: bool = False) -> TreeEnsembleModel:
     rng = random.Random(seed)
-    trees = [random_tree(rng, size) for size in sizes]
+    trees = [random_tree(rng, size, FEATURES) for size in sizes]
     return TreeEnsembleModel(
         pack_trees(trees, baseline=-0.7, n_features=FEATURES, float32_inputs=float32),
         feature_names=[f"f{i}" for i in range(FEATURES)],

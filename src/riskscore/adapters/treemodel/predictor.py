@@ -20,7 +20,9 @@ scores add the reached leaves' values tree after tree (the explaining ``bincount
 order; ``cumsum`` does without it, where ``sum`` would add pairwise), probabilities come from one
 ``math.exp`` sigmoid, whatever the batch size, the number of reason codes or the entry point
 (``predict``, ``predict_arrays``, ``predict_proba``). ``predict_arrays`` is ``predict`` without a
-struct per row, for batch rescoring.
+struct per row, for batch rescoring. Where the optional compiled kernel is built (``compiled.py``),
+batches of two rows or more are scored by it instead, with the same bits: about 1.2 us a row
+against 3.1 on the bench model (100 trees, 141 features, 3 codes).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from riskscore.adapters.treemodel.bytewise import ByteLeaves
+from riskscore.adapters.treemodel.compiled import kernel_of
 from riskscore.adapters.treemodel.ensemble import CompiledEnsemble, EnsembleFormatError
 from riskscore.domain.scoring import ModelPrediction, ModelRef, ReasonCode
 from riskscore.ports.model_registry import (
@@ -96,6 +99,7 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
         "_ens",
         "_f32",
         "_feature",
+        "_kernel",
         "_leaf_base",
         "_leaf_value",
         "_mask",
@@ -139,6 +143,7 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
         self._leaf_base = ensemble.leaf_offset - 1
         self._leaf_value = ensemble.leaf_value
         self._bytes = ByteLeaves.fits(ensemble)
+        self._kernel = kernel_of(ensemble)
         # One extra pseudo-feature column (index n_features) carries each leaf's value, so the
         # bincount that sums contributions also sums the raw score. Deltas are stored negated: an
         # ascending stable argsort of the sums then gives contributions in descending order with
@@ -320,9 +325,11 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
     def predict_arrays(self, matrix: npt.NDArray[np.float64], *, explain: int = 3) -> ModelScores:
         """``predict`` as arrays (``ScoresInArrays``): the same numbers, bit for bit, for any batch."""
         given = self._matrix(matrix)
-        x = self._routed(given)
-        rows = x.shape[0]
+        rows = given.shape[0]
         k = min(max(explain, 0), self._n)
+        if self._kernel is not None and rows > 1:
+            return self._compiled_scores(np.ascontiguousarray(given), k)
+        x = self._routed(given)
         top = np.empty((rows, k), dtype=np.int64)
         contribution = np.empty((rows, k), dtype=np.float64)
         if k == 0:
@@ -344,6 +351,28 @@ class TreeEnsembleModel(ScoringModel, ScoresInArrays):
             reason_index=top,
             reason_contribution=contribution,
             reason_value=np.take_along_axis(given, top, axis=1),
+            feature_names=self._names,
+        )
+
+    def _compiled_scores(self, given: F64, k: int) -> ModelScores:
+        """``predict_arrays`` by the compiled kernel (``compiled.py``): the same bits, a loop per
+        row in C instead of numpy calls per chunk."""
+        assert self._kernel is not None
+        rows = given.shape[0]
+        raw = np.empty(rows, dtype=np.float64)
+        probability = np.empty(rows, dtype=np.float64)
+        top = np.empty((rows, k), dtype=np.int64)
+        contribution = np.empty((rows, k), dtype=np.float64)
+        value = np.empty((rows, k), dtype=np.float64)
+        self._kernel.score(
+            self._routed(given), given, k, raw, probability, top, contribution, value
+        )
+        return ModelScores(
+            probability=probability,
+            raw_score=raw,
+            reason_index=top,
+            reason_contribution=contribution,
+            reason_value=value,
             feature_names=self._names,
         )
 

@@ -132,3 +132,31 @@ def test_stored_vectors_are_cut_smaller_for_forked_workers(
 ) -> None:
     chunk_runner = ChunkRunner(spec(tmp_path, method), first_and_size, workers=workers)
     assert chunk_runner.feature_rows(batch_size) == rows
+
+
+def parent_of_chunk(worker: Worker, start: int, rows: Payload) -> int:
+    """A job: the process that started the worker scoring the chunk (a forkserver's workers are
+    its children; forked workers are the caller's)."""
+    return os.getppid()
+
+
+def test_one_run_after_another_still_forks(tmp_path: Path) -> None:
+    # The first pool must leave no thread behind, or every later run of the process would fall
+    # back to the forkserver. In a fresh interpreter: other tests leave threads behind.
+    script = tmp_path / "runs.py"
+    script.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from pathlib import Path\n"
+        "from test_rescore_pool_start import chunks, parent_of_chunk, spec\n"
+        "from riskscore.adapters.batch.runner import ChunkRunner\n"
+        "if __name__ == '__main__':\n"
+        f"    run = ChunkRunner(spec(Path({str(tmp_path)!r})), parent_of_chunk, workers=2)\n"
+        "    for _ in range(3):\n"
+        "        parents = {parent for _, _, parent in run.run(chunks(6))}\n"
+        "        assert parents == {os.getpid()}, parents\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

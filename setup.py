@@ -32,6 +32,14 @@ EXTENSIONS = [
         extra_compile_args=["-O2", "-ffp-contract=off"],
         optional=True,
     ),
+    # Output lines of a scored batch copied together from msgspec-encoded columns, no object per
+    # piece: src/riskscore/adapters/batch/columnar.py.
+    Extension(
+        "riskscore.adapters.batch._lines",
+        sources=["src/riskscore/adapters/batch/_lines.c"],
+        extra_compile_args=["-O2"],
+        optional=True,
+    ),
     # SHA-256 of a batch of rows in one call on the CPU's SHA extensions: the feature hashes and
     # derived prediction ids of batch rescoring (src/riskscore/domain/digests.py).
     Extension(

@@ -17,6 +17,7 @@ import pytest
 from scoring_fakes import FAKE_SCHEMA_VERSION
 from test_rescore_usecase import RUN_STARTED, FakeModel, policies
 
+from riskscore.adapters.batch import columnar
 from riskscore.adapters.batch.columnar import result_lines
 from riskscore.adapters.batch.rows import result_row
 from riskscore.adapters.treemodel.ensemble import pack_trees
@@ -42,6 +43,15 @@ from riskscore.ports.model_registry import ScoringModel
 WIDTH = 3
 RUN = "run-ü-1"
 _lines = msgspec.json.Encoder()
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def line_writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test on both ways of putting lines together (``_lines.c`` and its Python twin)."""
+    if request.param == "compiled" and not columnar.COMPILED_LINES:
+        pytest.skip("the compiled line writer was not built (no C compiler)")
+    if request.param == "python":
+        monkeypatch.setattr(columnar, "_lines", None)
 
 
 def tree_model(schema_version: str = FAKE_SCHEMA_VERSION) -> TreeEnsembleModel:

@@ -2,16 +2,21 @@
 
 The output is byte for byte what ``msgspec.json.Encoder().encode_lines`` gives for the rows'
 ``ResultRow``s (``tests/unit/test_rescore_columnar.py`` compares them): every value is encoded by
-msgspec, a column at a time, and a line is the concatenation of its fields' pieces between fixed
-literals. What varies per row is encoded once per batch and split into pieces:
+msgspec, a column at a time (one ``encode`` of the column's list), and a line is the concatenation
+of each column's item for the row between fixed literals (``Part``s):
 
-- numbers (index, score, contributions, values): one ``encode`` of the column's list, split on
-  commas (a JSON number holds none; NaN and infinities encode as ``null``, as ``ReasonCode.value``
-  None and infinite values do);
-- hex hashes and UUIDs: one ``encode`` of the list, split on ``","`` (they hold no quote);
-- free text (policy numbers, stored prediction ids, as-of dates as stored): one ``encode`` each,
-  since only the encoder knows how a string escapes.
+- numbers (index, score, contributions, values): items are what lies between the array's commas
+  (a JSON number holds none; NaN and infinities encode as ``null``, as ``ReasonCode.value`` None
+  and infinite values do);
+- strings (policy numbers, as-of dates, hashes, ids): items are what lies between the array's
+  ``","`` separators, the quotes in the literals around them: in msgspec's encoding every quote
+  inside a string is escaped, so ``","`` only ever separates items;
+- choices (the risk class, a reason code's feature): a literal picked by a code per row.
 
+The compiled ``_lines`` (``_lines.c``, built by setup.py where a C compiler is) finds the items and
+copies the lines together without a Python object per piece (floors: 2.6 -> 1.65 us a row, the
+rest being msgspec's encodes); without it,
+``assemble_lines`` splits and joins in Python, the same bytes (tests/unit/test_rescore_lines.py).
 The constants of a run (model, schema version, run id, scoring time) are encoded once into the
 literals, and the risk class with them (four variants). Refused rows and batches scored row by row
 take ``result_row`` (the struct path).
@@ -23,53 +28,92 @@ import itertools
 from collections.abc import Iterable, Sequence
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from riskscore.adapters.batch.rows import result_row
 from riskscore.domain.usecases.rescore import ScoredBatch
 from riskscore.domain.usecases.rescore_columns import RISK_CLASSES
 
+try:
+    from riskscore.adapters.batch import _lines
+except ImportError:  # built without a C compiler: assemble_lines does the same in Python
+    _lines = None  # type: ignore[assignment]
+
+COMPILED_LINES = _lines is not None
 _encoder = msgspec.json.Encoder()
 
 
-def _numbers(values: Sequence[float] | Sequence[int]) -> list[bytes]:
-    if not values:
-        return []
-    return _encoder.encode(values)[1:-1].split(b",")
-
-
-def _plain_text(values: Sequence[str]) -> list[bytes]:
-    """Strings made of characters JSON never escapes (hex digits, UUIDs), unquoted."""
-    if not values:
-        return []
-    return _encoder.encode(values)[2:-2].split(b'","')
-
-
-def _texts(values: Iterable[str | None]) -> list[bytes]:
-    return list(map(_encoder.encode, values))
+Part = bytes | tuple[str, bytes, int, int] | tuple[str, bytes, int, int, tuple[bytes, ...]]
+"""A line's part: a literal, or ``(kind, data, stride, offset[, choices])`` picking item
+``row * stride + offset`` of a column: ``"n"`` msgspec's encoding of a list of numbers, ``"s"`` of a
+list of strings (the item without its quotes), ``"c"`` int64 codes choosing among ``choices``."""
 
 
 def result_lines(scored: ScoredBatch) -> bytes:
     """The batch's output lines (one per row, in order), as ``encode_lines`` of its ``ResultRow``s."""
     if scored.fallback is not None:
         return _encoder.encode_lines([result_row(o, scored.batch_run_id) for o in scored.fallback])
-    # A line is the join of one piece of each column (faster than one join of every piece). The
-    # literals repeat forever: the finite columns (one entry per scored row) end the zip.
-    lines = list(map(b"".join, zip(*_columns(scored), strict=False)))
-    if not scored.failures:
-        return b"".join(lines)
+    rows = scored.scored.tolist()
+    if not rows:
+        lines: list[bytes] = []
+    else:
+        spec = _line_spec(scored, rows)
+        if not scored.failures:
+            return assemble(spec, len(rows))
+        lines = assemble_lines(spec, len(rows))
     ordered: list[bytes] = [b""] * len(scored)
-    for offset, line in zip(scored.scored.tolist(), lines, strict=True):
+    for offset, line in zip(rows, lines, strict=True):
         ordered[offset] = line
     for offset, failure in scored.failures.items():
         ordered[offset] = _encoder.encode(result_row(failure, scored.batch_run_id)) + b"\n"
     return b"".join(ordered)
 
 
-def _columns(scored: ScoredBatch) -> list[Iterable[bytes]]:
-    """The pieces of the scored rows' lines, column by column (a line: one piece of each)."""
-    rows = scored.scored.tolist()
-    if not rows:
-        return []
+def assemble(spec: Sequence[Part], rows: int) -> bytes:
+    """``rows`` lines of ``spec`` joined: in C where ``_lines`` is built (no object per piece),
+    else, or when C refuses the spec, by ``assemble_lines``."""
+    if _lines is not None:
+        try:
+            return _lines.assemble(spec, rows)
+        except ValueError:
+            pass  # e.g. a reason code of -1: the Python path does what it always did
+    return b"".join(assemble_lines(spec, rows))
+
+
+def assemble_lines(spec: Sequence[Part], rows: int) -> list[bytes]:
+    """``rows`` lines of ``spec``, one bytes each: each part's pieces, joined line by line."""
+    # Literals repeat forever and columns stop at ``rows``; a spec of literals alone stops here.
+    lines = map(b"".join, zip(*(_pieces(part, rows) for part in spec), strict=False))
+    return list(itertools.islice(lines, rows))
+
+
+def _pieces(part: Part, rows: int) -> Iterable[bytes]:
+    if isinstance(part, bytes):
+        return itertools.repeat(part)
+    kind, data, stride, offset = part[:4]
+    if kind == "n":
+        items: list[bytes] = data[1:-1].split(b",")
+    elif kind == "s":
+        items = data[2:-2].split(b'","')  # an encoded string holds no unescaped quote
+    else:
+        choices = part[4]  # type: ignore[misc]
+        items = list(map(choices.__getitem__, np.frombuffer(data, dtype=np.int64).tolist()))
+    if len(items) != rows * stride:
+        raise ValueError("a column does not match the rows")
+    return items[offset::stride] if stride > 1 else items
+
+
+def _numbers(values: Sequence[float] | Sequence[int]) -> tuple[str, bytes, int, int]:
+    return ("n", _encoder.encode(values), 1, 0)
+
+
+def _strings(values: Sequence[str]) -> tuple[str, bytes, int, int]:
+    return ("s", _encoder.encode(values), 1, 0)
+
+
+def _line_spec(scored: ScoredBatch, rows: list[int]) -> list[Part]:
+    """The parts of the scored rows' lines (``rows``: their offsets in the batch)."""
     batch, scores = scored.batch, scored.scores
     run = (
         b',"model_name":'
@@ -80,39 +124,43 @@ def _columns(scored: ScoredBatch) -> list[Iterable[bytes]]:
         + _encoder.encode(scored.schema_version)
         + b',"feature_hash":"'
     )
-    classes = [b',"risk_class":' + _encoder.encode(name) + run for name in RISK_CLASSES]
+    classes = tuple(b',"risk_class":' + _encoder.encode(name) + run for name in RISK_CLASSES)
     when = (
         b'","scored_at":'
         + _encoder.encode(scored.scored_at)
         + b',"batch_run_id":'
         + _encoder.encode(scored.batch_run_id)
-        + b',"source_prediction_id":'
+        + b',"source_prediction_id":"'
     )
     every = len(rows) == len(batch)
     policies = batch.policy_numbers if every else [batch.policy_numbers[i] for i in rows]
     as_of = batch.as_of if every else [batch.as_of[i] for i in rows]
     sources = batch.prediction_ids if every else [batch.prediction_ids[i] for i in rows]
     return [
-        itertools.repeat(b'{"index":'),
+        b'{"index":',
         _numbers([scored.start + i for i in rows]),
-        itertools.repeat(b',"policy_number":'),
-        _texts(policies),
-        itertools.repeat(b',"risk_score":'),
+        b',"policy_number":"',
+        _strings(policies),
+        b'","risk_score":',
         _numbers(scores.probability.tolist()),
-        map(classes.__getitem__, scored.risk_classes.tolist()),
-        _plain_text(scored.feature_hashes),
-        itertools.repeat(b'","as_of":'),
-        _texts(as_of),
-        itertools.repeat(b',"prediction_id":"'),
-        _plain_text(scored.prediction_ids),
-        itertools.repeat(when),
-        _texts(sources),
+        ("c", _codes(scored.risk_classes), 1, 0, classes),
+        _strings(scored.feature_hashes),
+        b'","as_of":"',
+        _strings(as_of),
+        b'","prediction_id":"',
+        _strings(scored.prediction_ids),
+        when,
+        _strings(sources),
         *_reason_codes(scored),
     ]
 
 
-def _reason_codes(scored: ScoredBatch) -> list[Iterable[bytes]]:
-    """The columns of the scored rows' ``reason_codes`` arrays and the end of their lines.
+def _codes(values: npt.NDArray[np.integer]) -> bytes:
+    return np.ascontiguousarray(values, dtype=np.int64).tobytes()
+
+
+def _reason_codes(scored: ScoredBatch) -> list[Part]:
+    """The parts of the scored rows' ``reason_codes`` arrays and the end of their lines.
 
     A code's opening (the separator before it, its feature name) is one piece chosen per feature,
     so a line has three pieces per code and one literal between them: fewer pieces to join."""
@@ -120,19 +168,19 @@ def _reason_codes(scored: ScoredBatch) -> list[Iterable[bytes]]:
     k = scores.reason_index.shape[1]
     end = b',"error":null}\n'
     if k == 0:
-        return [itertools.repeat(b',"reason_codes":[]' + end)]
-    index = scores.reason_index.ravel().tolist()
+        return [b'","reason_codes":[]' + end]
+    codes = _codes(scores.reason_index)
     names = [_encoder.encode(name) for name in scores.feature_names]
-    contribution = _numbers(scores.reason_contribution.ravel().tolist())
-    value = _numbers(scores.reason_value.ravel().tolist())
-    columns: list[Iterable[bytes]] = []
+    contribution = _encoder.encode(scores.reason_contribution.ravel().tolist())
+    value = _encoder.encode(scores.reason_value.ravel().tolist())
+    parts: list[Part] = []
     for j in range(k):
-        before = b',"reason_codes":[' if j == 0 else b"},"
-        heads = [before + b'{"feature":' + name + b',"contribution":' for name in names]
-        columns += [
-            list(map(heads.__getitem__, index[j::k])),
-            contribution[j::k],
-            itertools.repeat(b',"value":'),
-            value[j::k],
+        before = b'","reason_codes":[' if j == 0 else b"},"
+        heads = tuple(before + b'{"feature":' + name + b',"contribution":' for name in names)
+        parts += [
+            ("c", codes, k, j, heads),
+            ("n", contribution, k, j),
+            b',"value":',
+            ("n", value, k, j),
         ]
-    return [*columns, itertools.repeat(b"}]" + end)]
+    return [*parts, b"}]" + end]

@@ -1,0 +1,3 @@
+from collections.abc import Sequence
+
+def assemble(parts: Sequence[object], rows: int, /) -> bytes: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 
 import numpy as np
@@ -286,3 +287,29 @@ def test_explain_sets_the_number_of_reason_codes() -> None:
     assert outcome.prediction.reason_codes == ()
     with pytest.raises(ValueError, match="explain"):
         policies(explain=-1)
+
+
+@pytest.mark.parametrize(
+    "widths", [(3, 3, 3, 3, 3), (3, 3, 4, 3, 3)], ids=["one-matrix", "ragged-row-by-row"]
+)
+def test_a_chunk_gets_the_ids_and_hashes_of_rule_9_and_content_hash(
+    widths: tuple[int, ...],
+) -> None:
+    # The row path computes ids and feature hashes a chunk at a time; each must be the row's own.
+    values = [(1.0, math.nan, -0.0, 7.5), (2.0, 5.0, 1.0, 0.0), (math.inf, 0.5, 3.0, 1e-300)]
+    rows = [
+        stored(f"P-{i}", values[i % 3][: widths[i]], prediction_id=f"src-{i}")
+        for i in range(len(widths))
+    ]
+    rows.insert(2, stored("P-x", (1.0, 1.0, 1.0), schema_version="other"))  # fails in place
+    use_case = policies(batch_run_id="run-9")
+    outcomes = use_case.rescore(40, rows)
+    results = [o for o in outcomes if isinstance(o, RescoreResult)]
+    refused_by_model = [] if len(set(widths)) == 1 else [43]  # the 4-wide vector fails alone
+    assert [o.index for o in results] == [
+        i for i in (40, 41, 43, 44, 45) if i not in refused_by_model
+    ]
+    for outcome in results:
+        row = rows[outcome.index - 40]
+        assert outcome.prediction.prediction_id == use_case.prediction_id("V1", outcome.index)
+        assert outcome.prediction.feature_hash == row.vector.content_hash()

@@ -370,18 +370,31 @@ class RescorePolicies:
                     chunk.start + row.offset, row.policy_number, exc, row
                 )
         if scorable:
+            matrix = _matrix(scorable)
             model_started = self._clock.monotonic()
-            predictions = self._predict(model, scorable)
+            predictions = self._predict(model, scorable, matrix)
             inference_ms = (self._clock.monotonic() - model_started) * 1000.0
             now = self._clock.now()
             classify = self._thresholds.classify
-            for row, prediction in zip(scorable, predictions, strict=True):
-                index = chunk.start + row.offset
+            # Rule 9's ids and the feature hashes, a chunk at a time: the same strings as
+            # ``prediction_id`` and ``content_hash`` row by row (tests compare them).
+            indexes = [chunk.start + row.offset for row in scorable]
+            key_prefix = f"{self._batch_run_id}\x00{model.ref.version}\x00".encode()
+            ids = derived_prediction_ids(self._run_started_at, key_prefix, indexes)
+            hashes = (
+                content_hashes(schema_version, matrix)
+                if matrix is not None
+                else [row.vector.content_hash() for row in scorable]
+            )
+            for row, prediction, index, prediction_id, feature_hash in zip(
+                scorable, predictions, indexes, ids, hashes, strict=True
+            ):
                 if isinstance(prediction, InvalidFeatureVector):
                     outcomes[row.offset] = _failure(index, row.policy_number, prediction, row)
                     continue
                 record = prediction_record(
-                    prediction_id=self.prediction_id(model.ref.version, index),
+                    prediction_id=prediction_id,
+                    feature_hash=feature_hash,
                     policy_number=row.policy_number,
                     vector=row.vector,
                     as_of=row.as_of,
@@ -399,12 +412,13 @@ class RescorePolicies:
         return [outcome for outcome in outcomes if outcome is not None]
 
     def _predict(
-        self, model: ScoringModel, rows: Sequence[_Usable]
+        self, model: ScoringModel, rows: Sequence[_Usable], matrix: npt.NDArray[np.float64] | None
     ) -> list[ModelPrediction | InvalidFeatureVector]:
-        """One call for the chunk; only if the model refuses it, one call per row to find the culprits."""
+        """One call for the chunk (``matrix``: its vectors, None when they differ in length); only if
+        the model refuses it, one call per row to find the culprits."""
         try:
-            matrix = np.array([row.vector.values for row in rows], dtype=np.float64)
-            return list(model.predict(matrix, explain=self._explain))
+            if matrix is not None:
+                return list(model.predict(matrix, explain=self._explain))
         except (InvalidFeatureMatrix, ValueError):
             pass
         answers: list[ModelPrediction | InvalidFeatureVector] = []
@@ -574,3 +588,12 @@ def _failure(
         document=document,
         source_prediction_id=source_id,
     )
+
+
+def _matrix(rows: Sequence[_Usable]) -> npt.NDArray[np.float64] | None:
+    """The rows' vectors as one matrix, or None when they are not all one length."""
+    try:
+        matrix = np.array([row.vector.values for row in rows], dtype=np.float64)
+    except ValueError:  # ragged
+        return None
+    return matrix if matrix.ndim == 2 else None

@@ -272,8 +272,10 @@ def prediction_record(
     total_ms: float,
     source: str,
     batch_run_id: str | None = None,
+    feature_hash: str | None = None,
 ) -> PredictionRecord:
-    """Rule 6: the lineage record of one scored vector (shared with batch rescoring)."""
+    """Rule 6: the lineage record of one scored vector (shared with batch rescoring, which passes
+    ``feature_hash``, the vector's ``content_hash``, computed for a whole chunk at once)."""
     return PredictionRecord(
         prediction_id=prediction_id,
         policy_number=policy_number,
@@ -282,7 +284,7 @@ def prediction_record(
         model_name=prediction.model.name,
         model_version=prediction.model.version,
         feature_schema_version=vector.schema_version,
-        feature_hash=vector.content_hash(),
+        feature_hash=vector.content_hash() if feature_hash is None else feature_hash,
         reason_codes=prediction.reason_codes,
         scored_at=scored_at,
         as_of=as_of,

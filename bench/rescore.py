@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -259,6 +260,7 @@ def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str
     else:
         store = SqliteFeatureStore(WORK / f"fs-{n}.sqlite3", migrate=False)
         source = FeatureStoreSource(store)
+    cached = cached_share(_input_files(source_kind, n))
     out = WORK / f"out-{source_kind}-{n}.jsonl"
     request = FileRunRequest(
         source=source,
@@ -294,7 +296,40 @@ def run_case(source_kind: str, n: int, data_dir: Path, workers: int) -> dict[str
         "peak_rss_worker_mb": round(worker_hwm_mb, 1),
         "model_trees": int(getattr(models[0], "ensemble").n_trees),  # noqa: B009 - a tree model
         "load_average": load_average(),
+        "input_cached": cached,
     }
+
+
+def _input_files(source_kind: str, n: int) -> list[Path]:
+    """The case's input files; for a dataset directory, one document in fifty (a sample)."""
+    if source_kind == "jsonl":
+        return [WORK / f"ds-{n}.jsonl"]
+    if source_kind == "features":
+        return [WORK / f"fs-{n}.sqlite3"]
+    directory = WORK / f"ds-{n}"
+    return [path for sub in ("mib", "rx") for path in sorted((directory / sub).iterdir())[::50]]
+
+
+def cached_share(paths: list[Path]) -> float | None:
+    """The share of these files' bytes in the page cache (``fincore``, util-linux), or None.
+
+    This VM reclaims file pages nobody touched for a while (DAMON): an input read minutes ago may
+    be on disk again, and reading it back costs a run up to half its speed. Printed per case so a
+    slow run can be told apart from a slow riskscore."""
+    if not paths or shutil.which("fincore") is None:
+        return None
+    done = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "PAGES,SIZE", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    page = os.sysconf("SC_PAGE_SIZE")
+    pairs = [line.split() for line in done.stdout.splitlines() if len(line.split()) == 2]
+    pages = sum(-(-int(size) // page) for _, size in pairs)  # a file's pages, rounded up
+    if done.returncode != 0 or pages == 0:
+        return None
+    return round(sum(int(cached) for cached, _ in pairs) / pages, 3)
 
 
 def profile_case(source_kind: str, n: int, data_dir: Path) -> Path:
@@ -475,8 +510,8 @@ def write_results(
         + (f"best of {repeat} runs per case." if repeat > 1 else "one run per case."),
         "",
         "| source | applications | rows/s | goal | met | CPU s parent + workers "
-        "| peak RSS parent / worker | load average |",
-        "|---|---:|---:|---:|---|---:|---:|---|",
+        "| peak RSS parent / worker | input in page cache | load average |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for case in results:
         lines.append(
@@ -484,7 +519,7 @@ def write_results(
             f"| {GOALS[case['source']]:,.0f} | {'no' if case['misses'] else 'yes'} "
             f"| {case['cpu_parent_s']:.1f} + {case['cpu_workers_s']:.1f} "
             f"| {case['peak_rss_parent_mb']:.0f} / {case['peak_rss_worker_mb']:.0f} MB "
-            f"| {case['load_average']} |"
+            f"| {_share(case.get('input_cached'))} | {case['load_average']} |"
         )
     lines += [
         "",
@@ -501,13 +536,18 @@ def write_results(
     return [json_path, md_path]
 
 
+def _share(cached: float | None) -> str:
+    return "?" if cached is None else f"{cached:.0%}"
+
+
 def _print_case(case: dict[str, Any]) -> None:
     print(
         f"{case['source']:<9}{case['n']:>9,}{case['per_second']:>10,.0f}"
         f"{GOALS[case['source']]:>10,.0f}{case['seconds']:>8.1f}"
         f"{case['cpu_parent_s']:>12.1f}{case['cpu_workers_s']:>13.1f}"
         f"{case['per_cpu_second']:>12,.0f}{case['peak_rss_parent_mb']:>10.0f}MB"
-        f"{case['peak_rss_worker_mb']:>10.0f}MB  load {case['load_average']}",
+        f"{case['peak_rss_worker_mb']:>10.0f}MB{_share(case.get('input_cached')):>8}"
+        f"  load {case['load_average']}",
         flush=True,
     )
 
@@ -574,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'source':<9}{'n':>9}{'rows/s':>10}{'goal':>10}{'s':>8}{'cpu parent':>12}"
-        f"{'cpu workers':>13}{'rows/cpu-s':>12}{'rss parent':>12}{'rss worker':>12}"
+        f"{'cpu workers':>13}{'rows/cpu-s':>12}{'rss parent':>12}{'rss worker':>12}{'cached':>8}"
     )
     results = []
     for source in sources:

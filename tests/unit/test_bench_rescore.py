@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,20 @@ def test_the_results_file_says_which_goals_were_met(
     assert "| features | 10,000 | 151,370 | 200,000 | no |" in table
     assert "best of 3 runs" in table
     assert json.loads(json_path.read_text())["cases"][1]["misses"] == ["151,370/s < 200,000/s"]
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="fincore (util-linux) is not installed")
+def test_the_share_of_an_input_in_the_page_cache(tmp_path: Path) -> None:
+    path = tmp_path / "input.bin"
+    path.write_bytes(b"x" * 1_000_000)
+    os.sync()
+    assert rescore.cached_share([path]) == 1.0  # just written: every page is in the cache
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages: dropped at once
+    finally:
+        os.close(fd)
+    share = rescore.cached_share([path])
+    assert share is not None
+    assert share < 0.5
+    assert rescore.cached_share([]) is None

@@ -307,7 +307,11 @@ def _input_files(source_kind: str, n: int) -> list[Path]:
     if source_kind == "features":
         return [WORK / f"fs-{n}.sqlite3"]
     directory = WORK / f"ds-{n}"
-    return [path for sub in ("mib", "rx") for path in sorted((directory / sub).iterdir())[::50]]
+    sample: list[Path] = []
+    for sub in ("mib", "rx"):  # one entry at a time: a list of 400,000 paths would be in the RSS
+        with os.scandir(directory / sub) as entries:
+            sample += [Path(e.path) for i, e in enumerate(entries) if i % 50 == 0]
+    return sample
 
 
 def cached_share(paths: list[Path]) -> float | None:

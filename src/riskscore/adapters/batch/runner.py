@@ -13,7 +13,9 @@
 - Rows cross the process boundary as plain tuples (stored feature values packed as float64 bytes),
   which pickle several times faster than structs; results come back as whatever the job returns
   (bytes in practice: encoded output lines or msgpack). A chunk of a dataset directory crosses as
-  file references (``EvidenceFiles``): the worker reads the XML itself. A chunk of stored vectors
+  file references (``EvidenceFiles``): the worker reads the XML itself. A chunk of a JSON Lines
+  file crosses as a ``JsonlSpan`` (its bytes' place in the file): the worker reads and decodes
+  it, and the parent only finds where lines end. A chunk of stored vectors
   crosses as a ``FeaturePage`` when the store plans pages (the worker reads it: the parent neither
   reads nor ships the vectors), else as the ``FeatureBatch`` the parent read (a matrix pickles as one
   buffer, but reading and pickling 10,000 rows costs the parent about 60 ms: measured, that makes

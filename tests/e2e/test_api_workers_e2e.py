@@ -23,6 +23,8 @@ from conftest import Service, ServiceFactory, clean_env
 from http_contract_checks import MIB_SAMPLE, RX_SAMPLE
 from test_api_e2e import count_rows, wait_for_predictions
 
+from riskscore.adapters.http.api.workers import SUPERVISOR_PID_ENV
+
 pytestmark = pytest.mark.slow
 
 
@@ -40,6 +42,16 @@ def descendants(pid: int) -> list[int]:
             found += children
             queue += children
     return found
+
+
+def describe(pid: int) -> str:
+    """A process's state and command line, for a failure message."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "gone"
+    return f"state {stat.split(')')[-1].split()[0]}, {command[:200]}"
 
 
 def alive(pid: int) -> bool:
@@ -184,12 +196,20 @@ def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
         timeout=10.0,
     )
     assert answered.status_code == 200
+    # Each worker knows its supervisor from birth: one still starting when the supervisor dies
+    # must not take init (its parent by then) for it.
+    for pid in workers:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"{SUPERVISOR_PID_ENV}={supervisor.pid}".encode() in environ
     os.kill(supervisor.pid, signal.SIGKILL)
     supervisor.wait(timeout=15)
     deadline = time.monotonic() + 30.0
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(alive(pid) for pid in workers)
+    survivors = {pid: describe(pid) for pid in workers if alive(pid)}
+    assert not survivors, (
+        f"still running 30 s after their supervisor died: {survivors}\n{api.output()[-3000:]}"
+    )
     # They stopped gracefully: the answered prediction was delivered on the way out.
     prediction_id = answered.json()["prediction_id"]
     assert count_rows(data_dir, "model_predictions", {prediction_id}) == {prediction_id: 1}

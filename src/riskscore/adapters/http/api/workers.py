@@ -16,7 +16,11 @@ Why uvicorn's supervisor rather than one of our own: it already does socket shar
 restarts and signal fan-out, and a worker that fails its start-up (exit status 3) stops the whole
 server instead of being restarted in a loop. What it does not do is stop workers whose parent was
 killed (SIGKILL of the parent alone); ``watch_parent`` makes each worker notice that within a second
-and shut down gracefully, so no orphan keeps the port and its journal slot.
+and shut down gracefully, so no orphan keeps the port and its journal slot. The supervisor's pid
+reaches the workers in the environment (``SUPERVISOR_PID_ENV``), not from ``os.getppid()`` at app
+creation: a worker still starting when its supervisor was killed would have read init's pid there
+and watched init forever (seen once in CI: one worker answered, the supervisor was killed, the
+other finished starting as an orphan and never stopped).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
     from litestar import Litestar
 
 APP_FACTORY = "riskscore.adapters.http.api.workers:create_worker_app"
+SUPERVISOR_PID_ENV = "_RISKSCORE_SUPERVISOR_PID"
+"""Set by ``serve_workers`` for the workers it spawns (not ``RISKSCORE_*``: not a setting)."""
 PARENT_POLL_S = 1.0
 HEALTHCHECK_TIMEOUT_S = 30
 """How long the supervisor waits for a worker to answer its ping before killing and replacing it.
@@ -48,8 +54,14 @@ def create_worker_app() -> Litestar:
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    watch_parent(os.getppid())
+    watch_parent(supervisor_pid())
     return create_app(build_container(settings))
+
+
+def supervisor_pid() -> int:
+    """The pid of the supervisor that spawned this worker (its parent while it lives)."""
+    given = os.environ.get(SUPERVISOR_PID_ENV, "")
+    return int(given) if given.isdigit() else os.getppid()
 
 
 def watch_parent(parent_pid: int, interval_s: float = PARENT_POLL_S) -> threading.Thread:
@@ -74,6 +86,7 @@ def serve_workers(sock: socket.socket, workers: int, *, log_level: str) -> bool:
 
     from riskscore.adapters.http.model_uvicorn import server_config
 
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())  # inherited by the spawned workers
     config = server_config(APP_FACTORY, log_level=log_level, workers=workers, factory=True)
     config.timeout_worker_healthcheck = HEALTHCHECK_TIMEOUT_S
     supervisor = Multiprocess(config, sockets=[sock])

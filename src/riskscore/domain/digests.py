@@ -25,7 +25,8 @@ COMPILED = _digests is not None and _digests.available()
 """Whether batches are hashed by the compiled module (else by hashlib, a row at a time)."""
 
 _DIGEST = operator.methodcaller("digest")
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+"""A nibble's hex digit (ASCII), for turning a whole batch of digests into text at once."""
 
 
 def row_digests(data: bytes | memoryview, row_bytes: int, prefix: bytes) -> bytes:
@@ -59,7 +60,7 @@ def hex_prefixes(digests: bytes, digits: int) -> list[str]:
         return []
     head = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)[:, : digits // 2]
     text = np.empty((head.shape[0], digits + 1), dtype=np.uint8)
-    text[:, 0:digits:2] = _HEX[head >> 4]
-    text[:, 1:digits:2] = _HEX[head & 0x0F]
+    text[:, 0:digits:2] = HEX_DIGITS[head >> 4]
+    text[:, 1:digits:2] = HEX_DIGITS[head & 0x0F]
     text[:, digits] = ord("\n")
     return text.tobytes().decode("ascii").split("\n")[:-1]

@@ -379,8 +379,9 @@ class RescorePolicies:
             # Rule 9's ids and the feature hashes, a chunk at a time: the same strings as
             # ``prediction_id`` and ``content_hash`` row by row (tests compare them).
             indexes = [chunk.start + row.offset for row in scorable]
-            key_prefix = f"{self._batch_run_id}\x00{model.ref.version}\x00".encode()
-            ids = derived_prediction_ids(self._run_started_at, key_prefix, indexes)
+            ids = derived_prediction_ids(
+                self._run_started_at, self._id_prefix(model.ref.version), indexes
+            )
             hashes = (
                 content_hashes(schema_version, matrix)
                 if matrix is not None
@@ -471,9 +472,8 @@ class RescorePolicies:
         except (InvalidFeatureMatrix, ValueError):
             return self._row_by_row(start, batch, model, started)
         inference_ms = (self._clock.monotonic() - model_started) * 1000.0
-        key_prefix = f"{self._batch_run_id}\x00{model.ref.version}\x00".encode()
         prediction_ids = derived_prediction_ids(
-            self._run_started_at, key_prefix, (scored + start).tolist()
+            self._run_started_at, self._id_prefix(model.ref.version), (scored + start).tolist()
         )
         return ScoredBatch(
             start=start,
@@ -547,8 +547,12 @@ class RescorePolicies:
 
     def prediction_id(self, model_version: str, index: int) -> str:
         """Rule 9: the id of input ``index`` scored by ``model_version`` in this run."""
-        key = f"{self._batch_run_id}\x00{model_version}\x00{index}".encode()
+        key = self._id_prefix(model_version) + b"%d" % index
         return derived_prediction_id(self._run_started_at, key)
+
+    def _id_prefix(self, model_version: str) -> bytes:
+        """Rule 9's key of an input index, less the index (``derived_prediction_ids`` appends it)."""
+        return f"{self._batch_run_id}\x00{model_version}\x00".encode()
 
     def _today(self) -> dt.date:
         return self._clock.now().date()

@@ -10,14 +10,13 @@ hash) and a model's ``predict_arrays`` (``ScoresInArrays``: ``predict`` as array
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections.abc import Sequence
 from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from riskscore.domain.digests import indexed_digests
+from riskscore.domain.digests import HEX_DIGITS, indexed_digests
 from riskscore.domain.scoring import RiskClass, RiskClassThresholds
 from riskscore.domain.usecases.ids import derived_prediction_id
 from riskscore.ports.model_registry import ModelScores
@@ -43,8 +42,6 @@ def risk_class_codes(probability: F64, thresholds: RiskClassThresholds) -> Codes
     return codes
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_DIGEST = operator.methodcaller("digest")
 _DASH = ord("-")
 _NEWLINE = ord("\n")
 
@@ -72,7 +69,7 @@ def derived_prediction_ids(
     nibbles[:, 2] = d[:, 1] >> 4
     nibbles[:, 3::2] = word >> 4
     nibbles[:, 4::2] = word & 0x0F
-    digits = _HEX[nibbles]
+    digits = HEX_DIGITS[nibbles]
     text = np.empty((rows, 37), dtype=np.uint8)
     text[:, :15] = np.frombuffer(derived_prediction_id(now, b"")[:15].encode(), dtype=np.uint8)
     text[:, 15:18] = digits[:, 0:3]

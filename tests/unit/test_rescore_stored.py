@@ -183,7 +183,7 @@ def test_a_page_whose_rows_were_purged_fails_the_run_clearly(
         store.purge_policy("POL-009")  # in the second page
         assert len(pickle.loads(pickle.dumps(first)).read()[0]) == CHUNK
         with pytest.raises(SourceError, match="changed while it was read"):
-            runner._ready(second)
+            runner.read_shipped(second)
     finally:
         store.close()
 

@@ -19,20 +19,22 @@ from riskscore.adapters.batch.jobs import ChunkOutput, OutputJob, decode_records
 from riskscore.adapters.batch.parquet import jsonl_to_parquet, require_pyarrow
 from riskscore.adapters.batch.rows import RowKind
 from riskscore.adapters.batch.runner import (
+    Batches,
     Chunk,
     ChunkRunner,
     RunSpec,
     batch_chunks,
     chunks,
     page_chunks,
+    read_shipped,
     source_rows,
 )
 from riskscore.adapters.batch.sources import (
     BatchedSource,
     JsonlSource,
+    JsonlSpan,
     Pending,
     RescoreSource,
-    SourceError,
 )
 from riskscore.adapters.batch.state import (
     OutputAppender,
@@ -47,7 +49,7 @@ from riskscore.adapters.batch.state import (
     write_state,
 )
 from riskscore.domain.scoring import RiskClassThresholds
-from riskscore.ports.feature_store import FeatureBatch, FeatureStoreError
+from riskscore.ports.feature_store import FeatureBatch, FeaturePage
 from riskscore.ports.model_registry import ScoringModel
 from riskscore.ports.prediction_log import PredictionLog
 from riskscore.settings import Settings
@@ -197,34 +199,26 @@ def _chunks(
             batches = _skip_batches(iter(source.batches(size)), state)
             return batch_chunks(batches, start=state.rows_done)
         if state.rows_done:
-            _check_last_done_page(source, state)
+            last_page = next(source.pages(1, skip=state.rows_done - 1) or iter(()), None)
+            _check_last_done_alone(last_page, state)
         return page_chunks(pages, start=state.rows_done)
     if isinstance(source, JsonlSource):
         if state.rows_done:
-            _check_last_done_line(source, state)
+            _check_last_done_alone(next(source.spans(1, skip=state.rows_done - 1), None), state)
         return page_chunks(source.spans(batch_size, skip=state.rows_done), start=state.rows_done)
     return chunks(_skip(source_rows(source), state), batch_size, start=state.rows_done)
 
 
-def _check_last_done_line(source: JsonlSource, state: RunState) -> None:
-    """``_skip``'s check for spans of lines: the last row done, read alone."""
-    last = next(source.spans(1, skip=state.rows_done - 1), None)
+def _check_last_done_alone(last: FeaturePage | JsonlSpan | None, state: RunState) -> None:
+    """``_skip``'s check for a source read in pages or spans: the last row done, planned as a
+    chunk of its own and read as a worker would."""
     if last is None:
         raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
-    (row,) = last.read()
-    _check_last_done(row.policy_number, state)
-
-
-def _check_last_done_page(source: BatchedSource, state: RunState) -> None:
-    """``_skip``'s check for pages: the last row done, read alone."""
-    last = next(source.pages(1, skip=state.rows_done - 1) or iter(()), None)
-    if last is None:
-        raise ResumeError(f"the input now has fewer than the {state.rows_done} rows already done")
-    try:
-        (batch,) = last.read()
-    except FeatureStoreError as exc:
-        raise SourceError(f"feature store: {exc}") from exc
-    _check_last_done(batch.policy_numbers[0], state)
+    payload = read_shipped(last)
+    if isinstance(payload, Batches):
+        _check_last_done(payload.batches[0].policy_numbers[0], state)
+    else:
+        _check_last_done(payload[0].policy_number, state)
 
 
 def _skip_batches(batches: Iterator[FeatureBatch], state: RunState) -> Iterator[FeatureBatch]:

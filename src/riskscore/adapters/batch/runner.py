@@ -275,7 +275,7 @@ class ChunkRunner(Generic[R]):
     def _here(self, start: int, rows: Shipped) -> R:
         if self._local is None:
             self._local = Worker(self.spec)
-        return self.job(self._local, start, _ready(rows))
+        return self.job(self._local, start, read_shipped(rows))
 
     def _in_process(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, R]]:
         for start, rows in source:
@@ -421,11 +421,14 @@ def _started() -> None:
 def _run_chunk(start: int, shipped: list[Packed] | FeatureBatch | FeaturePage | JsonlSpan) -> Any:
     assert _worker is not None, "worker not initialised"
     assert _job is not None, "worker not initialised"
-    return _job(_worker, start, _ready(unpack(shipped) if isinstance(shipped, list) else shipped))
+    return _job(
+        _worker, start, read_shipped(unpack(shipped) if isinstance(shipped, list) else shipped)
+    )
 
 
-def _ready(shipped: Shipped) -> Payload:
-    """What the job scores, read here (in the worker): evidence files, a page of stored vectors."""
+def read_shipped(shipped: Shipped) -> Payload:
+    """What the job scores, read here (in the worker): evidence files, a page of stored vectors,
+    a span of JSON lines."""
     if isinstance(shipped, list):
         return resolve(shipped)
     if isinstance(shipped, FeatureBatch):

@@ -58,6 +58,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     # Pages are planned (and batches read) in the parent, so a pool sees these sizes too.
     monkeypatch.setattr(runner, "FEATURE_CHUNK_ROWS", CHUNK)
+    monkeypatch.setattr(runner, "FORKED_CHUNK_ROWS", CHUNK)
 
 
 def records() -> list[FeatureRecord]:

@@ -179,8 +179,7 @@ instead of one for the parent alone, and a worker's result is a quarter of the b
 def feature_chunk_rows(batch_size: int, *, forked: bool = False) -> int:
     """Rows per chunk of a column-wise source: ``batch_size``, at least ``FEATURE_CHUNK_ROWS``
     (``FORKED_CHUNK_ROWS`` for a pool of forked workers)."""
-    fewest = min(FORKED_CHUNK_ROWS, FEATURE_CHUNK_ROWS) if forked else FEATURE_CHUNK_ROWS
-    return max(batch_size, fewest)
+    return max(batch_size, FORKED_CHUNK_ROWS if forked else FEATURE_CHUNK_ROWS)
 
 
 def source_rows(source: Iterable[RescoreInput] | DeferredSource) -> Iterator[Pending]:

@@ -7,6 +7,7 @@ outcomes, same bytes, for a compiled tree model (arrays) and for a model that on
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import random
@@ -38,7 +39,7 @@ from riskscore.domain.usecases.rescore_columns import (
     risk_class_codes,
 )
 from riskscore.ports.feature_store import FeatureBatch
-from riskscore.ports.model_registry import ScoringModel
+from riskscore.ports.model_registry import ModelScores, ScoresInArrays, ScoringModel
 
 WIDTH = 3
 RUN = "run-ü-1"
@@ -229,3 +230,30 @@ def test_the_hash_tells_apart_what_the_values_tell_apart_except_nan_payloads() -
     assert digest(1.0) != digest(1.0, schema="t")
     assert digest(math.inf) != digest(math.nan)
     assert len({digest(float(i)) for i in range(1000)}) == 1000
+
+
+class FewerCodes(ScoresInArrays):
+    """The tree model, answering one code fewer for every other row (``-1`` in ``reason_index``,
+    as ``ModelScores`` allows for a row with fewer codes)."""
+
+    def __init__(self) -> None:
+        self._inner = tree_model()
+        self.ref = self._inner.ref
+        self.feature_schema_version = self._inner.feature_schema_version
+        self.feature_names = self._inner.feature_names
+
+    def predict_arrays(self, matrix: np.ndarray, *, explain: int = 3) -> ModelScores:
+        scores = self._inner.predict_arrays(matrix, explain=explain)
+        index = scores.reason_index.copy()
+        index[::2, -1] = -1
+        return dataclasses.replace(scores, reason_index=index)
+
+
+def test_a_row_with_fewer_reason_codes_is_written_as_its_outcome() -> None:
+    scored = policies(FewerCodes(), batch_run_id=RUN).score_batch(0, batch_of(vectors(20)))  # type: ignore[arg-type]
+    outcomes = scored.outcomes()
+    assert {len(o.prediction.reason_codes) for o in outcomes if isinstance(o, RescoreResult)} == {
+        2,
+        3,
+    }
+    assert result_lines(scored) == _lines.encode_lines([result_row(o, RUN) for o in outcomes])

@@ -89,6 +89,7 @@ def test_a_string_item_is_the_encoded_string_without_its_quotes() -> None:
         [("n", ENCODE([1, 2, 3]), 1, 0)],  # three numbers for two rows
         [("s", ENCODE(["a"]), 1, 0)],  # one string for two rows
         [("c", np.array([0, 2], dtype=np.int64).tobytes(), 1, 0, (b"x", b"y"))],  # out of range
+        [("c", np.array([0, -1], dtype=np.int64).tobytes(), 1, 0, (b"x", b"y"))],  # no code
         [("c", np.array([0], dtype=np.int64).tobytes(), 1, 0, (b"x",))],  # one code for two rows
         [("n", ENCODE([1, 2]), 1, 1)],  # offset not below stride
         [("n", b"1,2", 1, 0)],  # not an array
@@ -97,12 +98,6 @@ def test_a_string_item_is_the_encoded_string_without_its_quotes() -> None:
 def test_c_refuses_a_spec_that_does_not_match_its_rows(spec: list[Part]) -> None:
     with pytest.raises(ValueError):
         compiled.assemble(spec, 2)
-
-
-def test_a_choice_c_refuses_is_written_the_python_way() -> None:
-    # Python indexing takes -1 as the last choice; C refuses it, and assemble falls back.
-    spec: list[Part] = [("c", np.array([-1, 0], dtype=np.int64).tobytes(), 1, 0, (b"x", b"y"))]
-    assert assemble(spec, 2) == b"yx"
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler here")

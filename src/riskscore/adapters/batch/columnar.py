@@ -18,8 +18,9 @@ copies the lines together without a Python object per piece (floors: 2.6 -> 1.65
 rest being msgspec's encodes); without it,
 ``assemble_lines`` splits and joins in Python, the same bytes (tests/unit/test_rescore_lines.py).
 The constants of a run (model, schema version, run id, scoring time) are encoded once into the
-literals, and the risk class with them (four variants). Refused rows and batches scored row by row
-take ``result_row`` (the struct path).
+literals, and the risk class with them (four variants). Refused rows, batches scored row by row
+and batches where a row has fewer reason codes than the others take ``result_row`` (the struct
+path).
 """
 
 from __future__ import annotations
@@ -52,8 +53,12 @@ list of strings (the item without its quotes), ``"c"`` int64 codes choosing amon
 
 def result_lines(scored: ScoredBatch) -> bytes:
     """The batch's output lines (one per row, in order), as ``encode_lines`` of its ``ResultRow``s."""
-    if scored.fallback is not None:
-        return _encoder.encode_lines([result_row(o, scored.batch_run_id) for o in scored.fallback])
+    if scored.fallback is not None or (scored.scores.reason_index < 0).any():
+        # Scored row by row, or a row with fewer reason codes than the others (-1 in
+        # ``reason_index``): the columns have no shape for it, so the lines are its outcomes'.
+        return _encoder.encode_lines(
+            [result_row(o, scored.batch_run_id) for o in scored.outcomes()]
+        )
     rows = scored.scored.tolist()
     if not rows:
         lines: list[bytes] = []
@@ -72,12 +77,9 @@ def result_lines(scored: ScoredBatch) -> bytes:
 
 def assemble(spec: Sequence[Part], rows: int) -> bytes:
     """``rows`` lines of ``spec`` joined: in C where ``_lines`` is built (no object per piece),
-    else, or when C refuses the spec, by ``assemble_lines``."""
+    else by ``assemble_lines``. A spec that does not match its rows is a ValueError either way."""
     if _lines is not None:
-        try:
-            return _lines.assemble(spec, rows)
-        except ValueError:
-            pass  # e.g. a reason code of -1: the Python path does what it always did
+        return _lines.assemble(spec, rows)
     return b"".join(assemble_lines(spec, rows))
 
 

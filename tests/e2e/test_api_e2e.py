@@ -251,37 +251,10 @@ def test_every_acknowledged_prediction_survives_a_sigkill_exactly_once(
     data_dir: Path, services: ServiceFactory
 ) -> None:
     api = services("serve", clean_env(data_dir, RISKSCORE_AUDIT_FLUSH_INTERVAL_S="0.5"))
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client(worker: int) -> None:
-        with httpx.Client(base_url=api.url, timeout=10.0) as http:
-            sequence = 0
-            while not stop.is_set():
-                sequence += 1
-                body = {
-                    "policy_number": f"K-{worker}-{sequence}",
-                    "mib_xml": MIB_SAMPLE,
-                    "rx_xml": RX_SAMPLE,
-                }
-                try:
-                    response = http.post("/v1/score", json=body)
-                except httpx.HTTPError:
-                    return  # the server died mid-request: that request was never acknowledged
-                if response.status_code == 200:
-                    with lock:
-                        acknowledged.append(response.json()["prediction_id"])
-
-    workers = [threading.Thread(target=client, args=(w,)) for w in range(4)]
-    for worker in workers:
-        worker.start()
-    while len(acknowledged) < 300:
-        time.sleep(0.05)
-    api.kill()
-    stop.set()
-    for worker in workers:
-        worker.join(timeout=30)
+    with Load(api.url, 4) as load:
+        load.wait_for(300)
+        api.kill()
+    acknowledged = load.acknowledged
 
     assert len(acknowledged) >= 300
     api.start()  # replays the journal the killed process left
@@ -316,3 +289,54 @@ def wait_for_predictions(data_dir: Path, ids: set[str], timeout_s: float = 60.0)
             break
         time.sleep(0.2)
     return found
+
+
+class Load:
+    """Threads posting applications until stopped; each 200 answer's prediction id is kept. A
+    request the server dropped (it died mid-request) was never acknowledged: its thread stops."""
+
+    def __init__(self, url: str, threads: int, *, fresh_connections: bool = False) -> None:
+        self.url = url
+        self.acknowledged: list[str] = []
+        # A fresh connection per request lets the kernel hand requests to any worker process.
+        self._limits = httpx.Limits(max_keepalive_connections=0 if fresh_connections else 20)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(t,)) for t in range(threads)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_for(self, n: int, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.acknowledged) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.acknowledged) >= n, f"only {len(self.acknowledged)} answers"
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _run(self, thread: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=10.0, limits=self._limits) as http:
+            sequence = 0
+            while not self._stop.is_set():
+                sequence += 1
+                body = {
+                    "policy_number": f"L-{thread}-{sequence}",
+                    "mib_xml": MIB_SAMPLE,
+                    "rx_xml": RX_SAMPLE,
+                }
+                try:
+                    response = http.post("/v1/score", json=body)
+                except httpx.HTTPError:
+                    return  # the server died mid-request: never acknowledged
+                if response.status_code == 200:
+                    with self._lock:
+                        self.acknowledged.append(response.json()["prediction_id"])

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import httpx
 import pytest
 from conftest import Service, ServiceFactory, clean_env
 from http_contract_checks import MIB_SAMPLE, RX_SAMPLE
-from test_api_e2e import count_rows, wait_for_predictions
+from test_api_e2e import Load, count_rows, wait_for_predictions
 
 from riskscore.adapters.http.api.workers import SUPERVISOR_PID_ENV
 
@@ -70,56 +69,6 @@ def log_events(service: Service, event: str) -> list[dict[str, Any]]:
     return events
 
 
-class Load:
-    """Threads posting applications until stopped; each 200 answer's prediction id is kept."""
-
-    def __init__(self, url: str, threads: int) -> None:
-        self.url = url
-        self.acknowledged: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(t,)) for t in range(threads)]
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def wait_for(self, n: int, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.acknowledged) < n and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.acknowledged) >= n, f"only {len(self.acknowledged)} answers"
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    def _run(self, thread: int) -> None:
-        # A fresh connection per request lets the kernel hand requests to either worker.
-        limits = httpx.Limits(max_keepalive_connections=0)
-        with httpx.Client(base_url=self.url, timeout=10.0, limits=limits) as http:
-            sequence = 0
-            while not self._stop.is_set():
-                sequence += 1
-                body = {
-                    "policy_number": f"W-{thread}-{sequence}",
-                    "mib_xml": MIB_SAMPLE,
-                    "rx_xml": RX_SAMPLE,
-                }
-                try:
-                    response = http.post("/v1/score", json=body)
-                except httpx.HTTPError:
-                    return  # the server died mid-request: never acknowledged
-                if response.status_code == 200:
-                    with self._lock:
-                        self.acknowledged.append(response.json()["prediction_id"])
-
-
 def start_workers(
     services: ServiceFactory, data_dir: Path, **env: str
 ) -> tuple[Service, subprocess.Popen[bytes], list[int]]:
@@ -143,7 +92,7 @@ def test_two_workers_answer_and_each_prediction_is_stored_exactly_once(
     data_dir: Path, services: ServiceFactory
 ) -> None:
     api, supervisor, workers = start_workers(services, data_dir)
-    with Load(api.url, 8) as load:
+    with Load(api.url, 8, fresh_connections=True) as load:
         load.wait_for(400)
     acknowledged = set(load.acknowledged)
     assert len(acknowledged) == len(load.acknowledged)
@@ -168,7 +117,7 @@ def test_sigkill_of_every_process_then_one_worker_keeps_every_answer_exactly_onc
     data_dir: Path, services: ServiceFactory
 ) -> None:
     api, supervisor, _ = start_workers(services, data_dir, RISKSCORE_AUDIT_FLUSH_INTERVAL_S="0.5")
-    with Load(api.url, 4) as load:
+    with Load(api.url, 4, fresh_connections=True) as load:
         load.wait_for(300)
         tree = [supervisor.pid, *descendants(supervisor.pid)]
         for pid in tree:  # the whole process group: no shutdown hook runs anywhere

@@ -31,6 +31,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,39 @@ def ensure_feature_store(n: int, data_dir: Path, workers: int) -> Path:
 
 
 # -- one case, in its own process --------------------------------------------------------------
+def _children(pid: int) -> list[int]:
+    """``pid``'s child processes, from the kernel's per-thread lists (a small read per thread)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # gone
+        return found
+    for tid in threads:
+        try:
+            found += [
+                int(child) for child in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+            ]
+        except OSError:  # the thread is gone
+            continue
+    return found
+
+
 def _descendants(root: int) -> list[int]:
+    """Every process below ``root``: from the children lists where the kernel keeps them
+    (``CONFIG_PROC_CHILDREN``; 0.1 ms), else by a scan of every ``/proc/<pid>/stat`` (1.3-2.9 ms,
+    inside the measured run)."""
+    if not Path(f"/proc/self/task/{threading.get_native_id()}/children").exists():
+        return _descendants_by_scan(root)
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        children = _children(frontier.pop())
+        found += children
+        frontier += children
+    return found
+
+
+def _descendants_by_scan(root: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +76,33 @@ def test_the_share_of_an_input_in_the_page_cache(tmp_path: Path) -> None:
     assert share is not None
     assert share < 0.5
     assert rescore.cached_share([]) is None
+
+
+def test_the_sampler_finds_the_workers_below_it(tmp_path: Path) -> None:
+    """A forked pool's workers are this process's children, a forkserver's its grandchildren (below
+    the server): the children lists find both, as the scan of /proc does."""
+    ready = tmp_path / "grandchild.pid"
+    middle = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(ready) + '.tmp'!r}, 'w').write(str(child.pid))\n"
+        f"os.replace({str(ready) + '.tmp'!r}, {str(ready)!r})\n"
+        "child.wait()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    server = subprocess.Popen([sys.executable, "-c", middle])
+    grandchild = None
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        grandchild = int(ready.read_text())
+        found = rescore._descendants(os.getpid())
+        assert {child.pid, server.pid, grandchild} <= set(found)
+        assert sorted(found) == sorted(rescore._descendants_by_scan(os.getpid()))
+    finally:
+        if grandchild is not None:
+            os.kill(grandchild, signal.SIGKILL)
+        for process in (child, server):
+            process.kill()
+            process.wait()

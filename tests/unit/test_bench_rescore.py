@@ -53,8 +53,12 @@ def test_the_results_file_says_which_goals_were_met(
     cases = [case("jsonl", 11_108), case("features", 151_370)]
     for item in cases:
         item["misses"] = rescore._misses(item)
-    json_path, md_path = rescore.write_results(FLOOR, cases, cores=2, repeat=3)
+    command = {"source": "features", "n": 10_000, "seconds": 0.374, "per_second": 26_737.9}
+    command["load_average"] = [0.5, 0.5, 0.5]
+    json_path, md_path = rescore.write_results(FLOOR, cases, cores=2, repeat=3, commands=[command])
     table = md_path.read_text()
+    assert "| features | 10,000 | 0.37 | 26,738 | [0.5, 0.5, 0.5] |" in table
+    assert json.loads(json_path.read_text())["commands"] == [command]
     assert "| jsonl | 10,000 | 11,108 | 10,000 | yes |" in table
     assert "| features | 10,000 | 151,370 | 200,000 | no |" in table
     assert "best of 3 runs" in table

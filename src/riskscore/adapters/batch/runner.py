@@ -107,8 +107,8 @@ class RunSpec:
 class Worker:
     """One process's parser and use case, built once from a ``RunSpec``.
 
-    Built without the composition root on purpose: importing dependency-injector pulls in FastAPI
-    when it is installed, seconds per worker process. The pieces are the container's: the parser
+    Built without the composition root on purpose: a forkserver or spawned worker would import
+    dependency-injector and every adapter module for three objects. The pieces are the container's: the parser
     with the settings' limits, the thresholds the parent resolved, the system clock. The parser
     and the feature extraction are imported when first used: a run of stored vectors uses neither,
     and importing them (lxml, the feature tables) cost 25 ms, an eighth of a 10,000-row run.

@@ -40,12 +40,14 @@ from riskscore.ports.model_registry import ModelRegistry
 from riskscore.ports.prediction_log import PredictionLog
 from riskscore.settings import Settings, load_settings
 
-_WIRING_INTEGRATIONS = ("fastapi", "starlette", "werkzeug")
-"""What ``dependency_injector.wiring`` imports, if installed, to recognise those frameworks' markers
-in ``@inject``ed functions. riskscore wires nothing (every provider is called explicitly), and
-FastAPI with pydantic costs 0.35-0.55 s to import (measured with bytecode compiled; more without):
-on a machine that happens to have it, every ``riskscore`` command, server process and library
-import paid that."""
+_OPTIONAL_INTEGRATIONS = ("fastapi", "starlette", "werkzeug", "yaml")
+"""What dependency-injector imports, if installed, for features riskscore does not use: its wiring
+recognises those web frameworks' markers in ``@inject``ed functions (riskscore wires nothing: every
+provider is called explicitly), and ``Configuration`` reads YAML (riskscore's settings are its own).
+FastAPI with pydantic cost 0.35-0.55 s to import (measured with bytecode compiled; more without),
+PyYAML 10-20 ms: every ``riskscore`` command, server process and library import paid that on a
+machine that has them. (Not pydantic itself: dependency-injector's compiled module would take a
+hidden pydantic for the real one and fail.)"""
 
 
 @contextmanager
@@ -63,7 +65,7 @@ def _hidden(names: tuple[str, ...]) -> Iterator[None]:
                 del sys.modules[name]
 
 
-with _hidden(_WIRING_INTEGRATIONS):
+with _hidden(_OPTIONAL_INTEGRATIONS):
     from dependency_injector import containers, providers
 
 if TYPE_CHECKING:

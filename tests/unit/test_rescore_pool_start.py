@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 from test_rescore_support import settings_for
 
 from riskscore.adapters.batch import runner
 from riskscore.adapters.batch.runner import Batches, ChunkRunner, Payload, RunSpec, Worker
+from riskscore.adapters.batch.sources import SourceError
 from riskscore.adapters.treemodel.toy import one_split_model
 from riskscore.domain.scoring import RiskClassThresholds
+from riskscore.ports.feature_store import FeatureBatch
 from riskscore.settings import load_settings
 
 
@@ -116,6 +119,59 @@ def test_every_chunk_is_scored_once_in_order_whatever_the_start_method(
         # forked workers are up at once: every chunk goes to them, none is scored here meanwhile
         assert os.getpid() not in pids
         assert len(pids) <= 2
+
+
+def stored_chunks(count: int, rows: int = 2) -> list[runner.Chunk]:
+    batches = []
+    for i in range(count):
+        ids = [f"p-{i}-{j}" for j in range(rows)]
+        matrix = np.zeros((rows, 3))
+        batches.append(
+            (rows * i, FeatureBatch(ids, ids, ["2026-01-01"] * rows, ["v"] * rows, matrix))
+        )
+    return batches
+
+
+def pid_of_stored_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
+    """A job: where the chunk of stored vectors starts, which process scored it."""
+    assert isinstance(rows, Batches)
+    return start, os.getpid()
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_this_process_scores_its_share_of_stored_vectors_in_a_forked_pool(
+    tmp_path: Path, workers: int
+) -> None:
+    results = list(
+        ChunkRunner(spec(tmp_path, "fork"), pid_of_stored_chunk, workers=workers).run(
+            stored_chunks(12)
+        )
+    )
+    assert [start for start, _, _ in results] == [2 * i for i in range(12)]
+    assert [result[0] for _, _, result in results] == [2 * i for i in range(12)]
+    pids = [result[1] for _, _, result in results]
+    here = [i for i, pid in enumerate(pids) if pid == os.getpid()]
+    assert here == list(range(workers - 1, 12, workers)), "every workers-th chunk, here"
+    assert len(set(pids) - {os.getpid()}) <= workers - 1, "one process fewer in the pool"
+
+
+def test_evidence_in_a_forked_pool_is_all_for_the_workers(tmp_path: Path) -> None:
+    results = list(ChunkRunner(spec(tmp_path, "fork"), pid_of_chunk, workers=2).run(chunks(6)))
+    assert os.getpid() not in {result[1] for _, _, result in results}
+
+
+def fails_at_two(worker: Worker, start: int, rows: Payload) -> int:
+    """A job failing on the chunk starting at row 2 (the second: this process's, with 2 workers)."""
+    if start == 2:
+        raise SourceError("the store went away")
+    return start
+
+
+def test_a_chunk_failing_here_fails_in_its_turn(tmp_path: Path) -> None:
+    run = ChunkRunner(spec(tmp_path, "fork"), fails_at_two, workers=2).run(stored_chunks(6))
+    assert next(run)[2] == 0, "the chunk before it is handed back first"
+    with pytest.raises(SourceError, match="the store went away"):
+        next(run)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ prediction logging exactly once, refused resumes, parquet output and the compare
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,10 +14,23 @@ from test_rescore_support import AS_OF, settings_for, train_versions
 
 from riskscore.adapters.batch.api import load_models, new_batch_run_id
 from riskscore.adapters.batch.compare import CompareReport
-from riskscore.adapters.batch.files import FileRun, FileRunRequest, Progress, run_to_file
+from riskscore.adapters.batch.files import (
+    FileRun,
+    FileRunRequest,
+    Progress,
+    _Committer,
+    run_to_file,
+)
+from riskscore.adapters.batch.jobs import ChunkOutput
 from riskscore.adapters.batch.rows import CompareRow, ResultRow
 from riskscore.adapters.batch.sources import DatasetSource, JsonlSource, RescoreSource
-from riskscore.adapters.batch.state import ResumeError, read_state, state_path
+from riskscore.adapters.batch.state import (
+    ResumeError,
+    RunIdentity,
+    RunState,
+    read_state,
+    state_path,
+)
 from riskscore.adapters.sqlite.prediction_log import SqlitePredictionLog
 from riskscore.adapters.synthetic import write_dataset
 from riskscore.domain.scoring import PredictionRecord, RiskClassThresholds
@@ -253,3 +267,58 @@ def test_logging_requires_the_same_run_on_resume(
             run(request(settings, DatasetSource(dataset), out, resume=True))
     finally:
         log.close()
+
+
+# -- committing on a thread of its own -----------------------------------------------------------
+def output(rows: int) -> ChunkOutput:
+    return ChunkOutput(lines=b"x\n" * rows, rows=rows, failures=0, last_policy_number=str(rows))
+
+
+def initial_state() -> RunState:
+    identity = RunIdentity(
+        input="in", kind="result", model_name="M", model_versions=("V1",), as_of=None, explain=3,
+        output_format="jsonl", log_predictions=False,
+    )  # fmt: skip
+    return RunState(identity=identity, batch_run_id="r", run_started_at=dt.datetime.now(dt.UTC))
+
+
+def test_chunks_are_committed_in_order_on_a_thread_that_is_gone_after_close() -> None:
+    seen: list[tuple[str, int]] = []
+
+    def commit(state: RunState, rows_done: int, out: ChunkOutput) -> RunState:
+        seen.append((threading.current_thread().name, rows_done))
+        return msgspec.structs.replace(state, rows_done=rows_done)
+
+    committer = _Committer(commit, initial_state())
+    for done in (4, 8, 12):
+        committer.put(done, output(4))
+    assert committer.close().rows_done == 12
+    assert seen == [("rescore-commit", 4), ("rescore-commit", 8), ("rescore-commit", 12)]
+    assert "rescore-commit" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_nothing_after_a_failed_commit_is_committed_and_the_failure_is_raised() -> None:
+    committed: list[int] = []
+
+    def commit(state: RunState, rows_done: int, out: ChunkOutput) -> RunState:
+        if rows_done == 8:
+            raise KeyboardInterrupt  # a progress callback interrupting, as the CLI's Ctrl-C does
+        committed.append(rows_done)
+        return msgspec.structs.replace(state, rows_done=rows_done)
+
+    def hand_over(committer: _Committer) -> None:
+        for done in (4, 8, 12, 16, 20, 24):
+            committer.put(done, output(4))  # raises once the committer has failed
+        committer.close()
+
+    committer = _Committer(commit, initial_state())
+    with pytest.raises(KeyboardInterrupt):
+        hand_over(committer)
+    assert committer.close().rows_done == 4, "the state of the last chunk committed"
+    assert committed == [4]
+
+
+def test_a_run_leaves_no_thread_behind(settings: Settings, dataset: Path, tmp_path: Path) -> None:
+    before = threading.active_count()
+    run(request(settings, DatasetSource(dataset), tmp_path / "out.jsonl"))
+    assert threading.active_count() == before

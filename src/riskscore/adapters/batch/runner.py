@@ -20,6 +20,9 @@
   reads nor ships the vectors), else as the ``FeatureBatch`` the parent read (a matrix pickles as one
   buffer, but reading and pickling 10,000 rows costs the parent about 60 ms: measured, that makes
   a pool slower than one process).
+- Stored vectors in a forked pool: this process is one of the ``workers`` (``workers - 1`` are
+  forked) and scores every ``workers``-th chunk itself: a chunk of them is milliseconds of work,
+  and a worker per core beside a parent that commits had more processes than cores.
 - A run of a single chunk stays in this process whatever ``workers`` says: starting processes would
   cost more than they save. While a forkserver pool's first worker is still starting (about half a
   second: a new interpreter imports numpy, lxml and unpickles the model) chunks are scored in this

@@ -111,10 +111,11 @@ class Worker:
     """One process's parser and use case, built once from a ``RunSpec``.
 
     Built without the composition root on purpose: a forkserver or spawned worker would import
-    dependency-injector and every adapter module for three objects. The pieces are the container's: the parser
-    with the settings' limits, the thresholds the parent resolved, the system clock. The parser
-    and the feature extraction are imported when first used: a run of stored vectors uses neither,
-    and importing them (lxml, the feature tables) cost 25 ms, an eighth of a 10,000-row run.
+    dependency-injector and every adapter module for three objects. The pieces are the
+    container's: the parser with the settings' limits, the thresholds the parent resolved, the
+    system clock. The parser and the feature extraction are imported when first used: a run of
+    stored vectors uses neither, and importing them (lxml, the feature tables) cost 25 ms, an
+    eighth of a 10,000-row run.
     """
 
     def __init__(self, spec: RunSpec) -> None:
@@ -303,8 +304,8 @@ class ChunkRunner(Generic[R]):
         # ``workers``-th chunk itself, between handing chunks out and committing. A chunk of them
         # is milliseconds of work, so a process per core plus this one, which commits (writes,
         # fsyncs) and moves every result through the pool's pipe, had three processes taking
-        # turns on two cores. Measured (bench.rescore, 2 workers, alternated, medians of 6):
-        # 10,000 rows 114k -> 138k/s, 200,000 rows 164k -> 197k/s. Not for evidence: a chunk of
+        # turns on two cores. Measured (bench.rescore, 2 workers, alternated; medians of 6 and 3):
+        # 10,000 rows 122k -> 144k/s, 200,000 rows 195k -> 212k/s. Not for evidence: a chunk of
         # XML is 0.2 s of parsing, and this process committing 200 of them per 200,000
         # applications is better left to run beside the workers (JSON Lines 11.0k -> 10.6k/s).
         here_every = self.workers if parent_scores and context.get_start_method() == "fork" else 0

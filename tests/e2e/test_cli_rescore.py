@@ -286,9 +286,11 @@ def test_a_killed_run_resumes_with_every_row_exactly_once(
     big_dataset: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     out = tmp_path / "out.jsonl"
-    process = _start(big_dataset, out, env)
+    process = _start(big_dataset, out, env, "--workers", "2")
     done = _wait_for_rows(out, process, 100)
     process.send_signal(signal.SIGKILL)
+    # Its output ends once its workers have stopped too: they hold its stdout and stderr, and
+    # waited for chunks forever before they watched the run's process.
     process.communicate(timeout=30)
     assert process.returncode == -signal.SIGKILL
     assert done < 1500

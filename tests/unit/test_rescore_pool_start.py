@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -216,3 +218,51 @@ def test_one_run_after_another_still_forks(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def slow_pid_of_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
+    """``pid_of_chunk``, 10 ms a chunk: a forkserver pool's workers are up before the run ends."""
+    time.sleep(0.01)
+    return start, os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a parent that does not reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_the_workers_of_a_killed_run_stop(tmp_path: Path, method: str) -> None:
+    """SIGKILL of the process that ran the pool: its workers stop within a poll or two, instead
+    of waiting for chunks forever (and keeping the killed command's stdout open)."""
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from pathlib import Path\n"
+        "from test_rescore_pool_start import chunks, slow_pid_of_chunk, spec\n"
+        "from riskscore.adapters.batch.runner import ChunkRunner\n"
+        "if __name__ == '__main__':\n"
+        f"    given = spec(Path({str(tmp_path)!r}), {method!r})\n"
+        "    run = ChunkRunner(given, slow_pid_of_chunk, workers=2)\n"
+        "    pids = set()\n"
+        "    for _, _, (_, pid) in run.run(chunks(1000)):\n"
+        "        pids |= {pid} - {os.getpid()}\n"
+        "        if len(pids) == 2:\n"
+        f"            Path({str(tmp_path / 'workers')!r}).write_text(' '.join(map(str, pids)))\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    # Nothing read from its output: the workers hold it open while they live.
+    done = subprocess.run([sys.executable, str(script)], stdout=subprocess.DEVNULL, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    workers = [int(pid) for pid in (tmp_path / "workers").read_text().split()]
+    assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if _alive(pid)], "workers outlived their killed parent"

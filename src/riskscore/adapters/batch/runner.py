@@ -57,6 +57,7 @@ from riskscore.adapters.batch.sources import (
     SourceError,
     resolve,
 )
+from riskscore.adapters.parent_watch import watch_parent
 from riskscore.domain.evidence import PolicyEvidence
 from riskscore.domain.features.schema import FeatureVector
 from riskscore.domain.scoring import RiskClassThresholds
@@ -311,18 +312,19 @@ class ChunkRunner(Generic[R]):
         # The last chunk of each round of ``workers``: the workers' chunks are handed out before this
         # process starts on its own (taking the first instead left the worker idle while this
         # process scored it: 10,000 rows 113k -> 85k/s).
-        here_every = self.workers if parent_scores and context.get_start_method() == "fork" else 0
+        forked = context.get_start_method() == "fork"
+        here_every = self.workers if parent_scores and forked else 0
         processes = self.workers - 1 if here_every else self.workers
         pool = ProcessPoolExecutor(
             max_workers=processes,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(self.spec, self.job),
+            initargs=(self.spec, self.job, os.getpid()),
         )
         started: list[Future[None]] = []
         failed: list[BaseException] = []
         spawner: threading.Thread | None = None
-        if context.get_start_method() == "fork":
+        if forked:
             # A fork is a few milliseconds and inherits the loaded model: start every worker now,
             # from this (the only) thread. (multiprocessing flushes stdout and stderr first.)
             # What this process holds is frozen first, so the workers' collections never walk it
@@ -436,12 +438,18 @@ _worker: Worker | None = None
 _job: Job[Any] | None = None
 
 
-def _init_worker(spec: RunSpec, job: Job[Any]) -> None:
+def _init_worker(spec: RunSpec, job: Job[Any], run_pid: int) -> None:
     global _worker, _job
     # Ctrl-C reaches the whole process group: only the parent handles it (it stops handing out
     # chunks and waits for the running ones), so workers ignore it instead of dying mid-chunk.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the caller's handler
+    # A run killed outright (SIGKILL) cannot stop its workers, and they waited for their next
+    # chunk forever: a forked worker holds a copy of the queue's writing end, so it never reads an
+    # end of input; a forkserver's keeps the server alive, and the server it. Alive, they kept
+    # the killed command's stdout and stderr open, so whatever waited for its output waited too.
+    # SIGTERM (its default action: the end) once the run's process is gone.
+    watch_parent(run_pid)
     _worker = Worker(spec)
     _job = job
 

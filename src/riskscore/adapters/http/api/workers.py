@@ -15,22 +15,22 @@ with another process; a worker's shutdown drains its journal like a single serve
 Why uvicorn's supervisor rather than one of our own: it already does socket sharing, health pings,
 restarts and signal fan-out, and a worker that fails its start-up (exit status 3) stops the whole
 server instead of being restarted in a loop. What it does not do is stop workers whose parent was
-killed (SIGKILL of the parent alone); ``watch_parent`` makes each worker notice that within a second
-and shut down gracefully, so no orphan keeps the port and its journal slot. The supervisor's pid
-reaches the workers in the environment (``SUPERVISOR_PID_ENV``), not from ``os.getppid()`` at app
-creation: a worker still starting when its supervisor was killed would have read init's pid there
-and watched init forever (seen once in CI: one worker answered, the supervisor was killed, the
-other finished starting as an orphan and never stopped).
+killed (SIGKILL of the parent alone); ``watch_parent`` (``adapters/parent_watch.py``) makes each
+worker notice that within a second and shut down gracefully, so no orphan keeps the port and its
+journal slot. The supervisor's pid reaches the workers in the environment
+(``SUPERVISOR_PID_ENV``), not from ``os.getppid()`` at app creation: a worker still starting when
+its supervisor was killed would have read init's pid there and watched init forever (seen once in
+CI: one worker answered, the supervisor was killed, the other finished starting as an orphan and
+never stopped).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import threading
-import time
 from typing import TYPE_CHECKING
+
+from riskscore.adapters.parent_watch import watch_parent
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 APP_FACTORY = "riskscore.adapters.http.api.workers:create_worker_app"
 SUPERVISOR_PID_ENV = "_RISKSCORE_SUPERVISOR_PID"
 """Set by ``serve_workers`` for the workers it spawns (not ``RISKSCORE_*``: not a setting)."""
-PARENT_POLL_S = 1.0
 HEALTHCHECK_TIMEOUT_S = 30
 """How long the supervisor waits for a worker to answer its ping before killing and replacing it.
 uvicorn's 5 s default counts a worker's start (a fresh interpreter importing the stack) against the
@@ -62,20 +61,6 @@ def supervisor_pid() -> int:
     """The pid of the supervisor that spawned this worker (its parent while it lives)."""
     given = os.environ.get(SUPERVISOR_PID_ENV, "")
     return int(given) if given.isdigit() else os.getppid()
-
-
-def watch_parent(parent_pid: int, interval_s: float = PARENT_POLL_S) -> threading.Thread:
-    """A daemon thread that sends this process SIGTERM (a graceful stop) once its parent is gone,
-    i.e. once it has been re-parented away from ``parent_pid``."""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(interval_s)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
-    thread.start()
-    return thread
 
 
 def serve_workers(sock: socket.socket, workers: int, *, log_level: str) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -115,3 +117,56 @@ def wait_for_text(path: Path, text: str, process: subprocess.Popen[bytes], timeo
         assert process.poll() is None, f"exited with {process.returncode}:\n{output[-3000:]}"
         time.sleep(0.25)
     raise AssertionError(f"{text!r} not seen within {timeout_s}s:\n{path.read_text()[-3000:]}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_services_of_a_killed_up_stop_and_free_their_ports(
+    data_dir: Path, tmp_path: Path, workers: int
+) -> None:
+    """SIGKILL of ``up`` alone (it cannot pass that on): the model service and the API, each in a
+    session of its own, notice and stop gracefully, so the next ``make run`` finds its ports."""
+    api_port, model_port = free_port(), free_port()
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(
+            [*RISKSCORE, "up", "--port", str(api_port), "--model-port", str(model_port),
+             "--workers", str(workers)],
+            env=clean_env(data_dir, RISKSCORE_LOG_FORMAT="console"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        services: list[int] = []
+        try:
+            wait_for_text(log_path, "Ctrl-C stops both services", up, timeout_s=120)
+            services = children(up.pid)
+        finally:
+            up.kill()
+            up.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(listening(p) for p in (api_port, model_port)):
+            time.sleep(0.2)
+        assert not [p for p in (api_port, model_port) if listening(p)], log_path.read_text()
+    finally:
+        for pid in services:  # whatever outlived the test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    output = log_path.read_text()
+    assert "api.stopped" in output  # a graceful stop: the audit trail drained
+    assert "model_server.stopped" in output
+
+
+def children(pid: int) -> list[int]:
+    """``pid``'s child processes (the kernel's per-thread lists)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

@@ -1,5 +1,6 @@
 """Processes that stop once the process they serve is gone (killed with SIGKILL, which cannot be
-passed on): the API's workers under uvicorn's supervisor, and a batch run's pool workers.
+passed on): the API's workers under uvicorn's supervisor, the model service and the API under
+``riskscore up``, and a batch run's pool workers.
 
 The watched process's pid is given, never read when a worker starts: a worker still starting when
 its parent was killed would read its new parent's pid (init, or a subreaper) and watch that
@@ -15,9 +16,19 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Mapping
 
 PARENT_POLL_S = 1.0
 """How often a watcher without pidfds looks."""
+SUPERVISOR_PID_ENV = "_RISKSCORE_SUPERVISOR_PID"
+"""The pid of the process that started this one to serve it, for the processes it starts (not
+``RISKSCORE_*``: not a setting)."""
+
+
+def watch_supervisor(environ: Mapping[str, str] = os.environ) -> threading.Thread | None:
+    """``watch_parent`` of the supervisor ``SUPERVISOR_PID_ENV`` names, if it names one."""
+    given = environ.get(SUPERVISOR_PID_ENV, "")
+    return watch_parent(int(given)) if given.isdigit() else None
 
 
 def watch_parent(parent_pid: int, interval_s: float = PARENT_POLL_S) -> threading.Thread:

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from riskscore.adapters.http.model_uvicorn import bind_socket, serve
     from riskscore.adapters.localfs.model_registry import LocalFsModelRegistry
     from riskscore.adapters.logging import configure_logging
+    from riskscore.adapters.parent_watch import watch_supervisor
     from riskscore.adapters.treemodel.serving import ServingModel
     from riskscore.domain.features.catalogue import SCHEMA
     from riskscore.settings import load_settings
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(data_dir=args.data_dir)
     configure_logging(settings.log_format, settings.log_level)
     log = structlog.get_logger("riskscore.model_server")
+    watch_supervisor()  # under `riskscore up`: stop once it is gone
     if args.poll_interval <= 0:
         log.error("model_server.bad_argument", argument="--poll-interval")
         return 2

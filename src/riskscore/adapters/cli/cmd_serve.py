@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from riskscore.adapters.http.api.app import create_app
     from riskscore.adapters.http.model_uvicorn import bind_socket, server_config
     from riskscore.adapters.logging import configure_logging
+    from riskscore.adapters.parent_watch import watch_supervisor
     from riskscore.container import build_container
     from riskscore.settings import load_settings
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_format, settings.log_level)
     log = structlog.get_logger("riskscore.serve")
+    watch_supervisor()  # under `riskscore up`: stop once it is gone
     # Worker processes read their settings from the environment: hand the overrides down.
     os.environ["RISKSCORE_DATA_DIR"] = settings.data_dir
     os.environ["RISKSCORE_WORKERS"] = str(settings.workers)

@@ -9,7 +9,9 @@
    processes, one per core in production.
 4. Print the URLs and a copy-paste ``curl`` with the reference samples of DOMAIN.md.
 5. Wait. Ctrl-C or SIGTERM stops the API first (it drains its audit trail), then the model service;
-   a child that dies on its own stops the other one and ``up`` exits with 1.
+   a child that dies on its own stops the other one and ``up`` exits with 1. Killed outright
+   (SIGKILL), ``up`` can stop nothing: each service watches it (``adapters/parent_watch.py``) and
+   stops gracefully once it is gone, freeing its port.
 
 The children inherit stdout/stderr, so their logs show in the same terminal (console format unless
 ``RISKSCORE_LOG_FORMAT`` says otherwise).
@@ -140,9 +142,14 @@ def _ensure_model(data_dir: Path, model_name: str, n: int, seed: int) -> None:
 
 
 def _child_env(environ: Mapping[str, str], data_dir: Path) -> dict[str, str]:
+    from riskscore.adapters.parent_watch import SUPERVISOR_PID_ENV
+
     env = dict(environ)
     env["RISKSCORE_DATA_DIR"] = str(data_dir)
     env.setdefault("RISKSCORE_LOG_FORMAT", "console")
+    # Each service watches `up` and stops (SIGTERM: gracefully) once it is gone: killed outright,
+    # `up` cannot stop them, and they kept its ports.
+    env[SUPERVISOR_PID_ENV] = str(os.getpid())
     return env
 
 

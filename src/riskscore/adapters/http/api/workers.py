@@ -30,14 +30,13 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from riskscore.adapters.parent_watch import watch_parent
+from riskscore.adapters.parent_watch import SUPERVISOR_PID_ENV, watch_parent
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
 APP_FACTORY = "riskscore.adapters.http.api.workers:create_worker_app"
-SUPERVISOR_PID_ENV = "_RISKSCORE_SUPERVISOR_PID"
-"""Set by ``serve_workers`` for the workers it spawns (not ``RISKSCORE_*``: not a setting)."""
+__all__ = ["SUPERVISOR_PID_ENV", "create_worker_app", "serve_workers", "supervisor_pid"]
 HEALTHCHECK_TIMEOUT_S = 30
 """How long the supervisor waits for a worker to answer its ping before killing and replacing it.
 uvicorn's 5 s default counts a worker's start (a fresh interpreter importing the stack) against the

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
+from process_checks import assert_gone
 from test_rescore_support import settings_for
 
 from riskscore.adapters.batch import runner
@@ -226,15 +227,6 @@ def slow_pid_of_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, i
     return start, os.getpid()
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for a parent that does not reap it does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_the_workers_of_a_killed_run_stop(tmp_path: Path, method: str) -> None:
@@ -262,7 +254,4 @@ def test_the_workers_of_a_killed_run_stop(tmp_path: Path, method: str) -> None:
     assert done.returncode == -signal.SIGKILL
     workers = [int(pid) for pid in (tmp_path / "workers").read_text().split()]
     assert len(workers) == 2
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in workers if _alive(pid)], "workers outlived their killed parent"
+    assert_gone(workers)

@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from riskscore.adapters.parent_watch import watch_parent
 from riskscore.adapters.treemodel.predictor import TreeEnsembleModel
 from riskscore.adapters.treemodel.sklearn_compiler import compile_estimator
 from riskscore.domain.features.catalogue import SCHEMA
@@ -155,8 +156,14 @@ def _run_chunks(
     if workers <= 1:
         parts = [fn(*task) for task in tasks]
     else:
-        # spawn: workers start clean (no inherited threads or locks from the caller).
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        # spawn: workers start clean (no inherited threads or locks from the caller). They watch
+        # this process: killed outright, it cannot stop them, and they waited for work forever.
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             parts = list(pool.map(fn, *zip(*tasks, strict=True)))
     if not parts:
         raise TrainingError("no applications to train on")

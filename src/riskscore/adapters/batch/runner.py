@@ -324,20 +324,20 @@ class ChunkRunner(Generic[R]):
         started: list[Future[None]] = []
         failed: list[BaseException] = []
         spawner: threading.Thread | None = None
+        unfreeze = False
         if forked:
             # A fork is a few milliseconds and inherits the loaded model: start every worker now,
             # from this (the only) thread. (multiprocessing flushes stdout and stderr first.)
             # What this process holds is frozen first, so the workers' collections never walk it
             # (nor copy its pages by touching it): parsing makes garbage enough to collect often.
-            # (9 % less CPU per application from XML, measured.) Unfrozen here afterwards, unless
-            # the caller had frozen objects itself: then what it froze stays frozen.
-            frozen_before = gc.get_freeze_count()
+            # (9 % less CPU per application from XML, measured.) It stays frozen until the pool is
+            # shut down, so this process's own collections do not copy it either (it scores
+            # stored vectors too: 200,000 of them 207k -> 224k/s, medians of 5 alternated runs;
+            # 10,000 and JSON Lines level), then is unfrozen, unless the caller had frozen
+            # objects itself: then what it froze stays frozen.
+            unfreeze = not gc.get_freeze_count()
             gc.freeze()
-            try:
-                _spawn(pool, processes, started, failed)
-            finally:
-                if not frozen_before:
-                    gc.unfreeze()
+            _spawn(pool, processes, started, failed)  # raises nothing: failures go to ``failed``
         else:
             # Starting a worker blocks until the forkserver has imported numpy, lxml and riskscore
             # (0.5 to 0.8 s): a thread waits for that while this one scores the first chunks.
@@ -378,6 +378,8 @@ class ChunkRunner(Generic[R]):
                 spawner.join()
             # On an interruption (KeyboardInterrupt, a consumer that stops) drop queued chunks.
             pool.shutdown(wait=True, cancel_futures=True)
+            if unfreeze:
+                gc.unfreeze()
 
 
 def _spawn(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import msgspec
@@ -23,7 +25,7 @@ from riskscore.adapters.batch.files import (
 )
 from riskscore.adapters.batch.jobs import ChunkOutput
 from riskscore.adapters.batch.rows import CompareRow, ResultRow
-from riskscore.adapters.batch.sources import DatasetSource, JsonlSource, RescoreSource
+from riskscore.adapters.batch.sources import DatasetSource, JsonlSource, RescoreSource, SourceError
 from riskscore.adapters.batch.state import (
     ResumeError,
     RunIdentity,
@@ -270,8 +272,13 @@ def test_logging_requires_the_same_run_on_resume(
 
 
 # -- committing on a thread of its own -----------------------------------------------------------
-def output(rows: int) -> ChunkOutput:
-    return ChunkOutput(lines=b"x\n" * rows, rows=rows, failures=0, last_policy_number=str(rows))
+def output(rows: int) -> Future[ChunkOutput]:
+    """A chunk's output, done."""
+    done: Future[ChunkOutput] = Future()
+    done.set_result(
+        ChunkOutput(lines=b"x\n" * rows, rows=rows, failures=0, last_policy_number=str(rows))
+    )
+    return done
 
 
 def initial_state() -> RunState:
@@ -316,6 +323,44 @@ def test_nothing_after_a_failed_commit_is_committed_and_the_failure_is_raised() 
         hand_over(committer)
     assert committer.close().rows_done == 4, "the state of the last chunk committed"
     assert committed == [4]
+
+
+def test_a_chunk_is_committed_once_done_and_a_failed_or_dropped_one_stops_the_rest() -> None:
+    committed: list[int] = []
+
+    def commit(state: RunState, rows_done: int, out: ChunkOutput) -> RunState:
+        committed.append(rows_done)
+        return msgspec.structs.replace(state, rows_done=rows_done)
+
+    later: Future[ChunkOutput] = Future()
+    committer = _Committer(commit, initial_state(), depth=4)
+    committer.put(4, output(4))
+    committer.put(8, later)  # a worker's chunk, still running
+    committer.put(12, output(4))
+    deadline = time.monotonic() + 10
+    while committed != [4] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert committed == [4], "the done chunk is committed; the next waits for the running one"
+    later.set_result(output(4).result())
+    assert committer.close().rows_done == 12
+    assert committed == [4, 8, 12]
+
+    failing: Future[ChunkOutput] = Future()
+    failing.set_exception(SourceError("the store went away"))
+    committer = _Committer(commit, initial_state())
+    committer.put(16, failing)
+    committer.put(20, output(4))
+    with pytest.raises(SourceError, match="the store went away"):
+        committer.close()
+    assert committed[3:] == [], "nothing after a chunk that failed"
+
+    dropped: Future[ChunkOutput] = Future()
+    dropped.cancel()  # an interrupted run drops what no worker started
+    committer = _Committer(commit, initial_state())
+    committer.put(24, output(4))
+    committer.put(28, dropped)
+    committer.put(32, output(4))
+    assert committer.close().rows_done == 24, "stopped quietly at the dropped chunk"
 
 
 def test_a_run_leaves_no_thread_behind(settings: Settings, dataset: Path, tmp_path: Path) -> None:

@@ -255,3 +255,27 @@ def test_the_workers_of_a_killed_run_stop(tmp_path: Path, method: str) -> None:
     workers = [int(pid) for pid in (tmp_path / "workers").read_text().split()]
     assert len(workers) == 2
     assert_gone(workers)
+
+
+def slow_first_and_size(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
+    """``first_and_size``, 0.2 s a chunk."""
+    time.sleep(0.2)
+    return start, len(rows)
+
+
+def test_futures_are_handed_out_as_chunks_go_to_the_workers(tmp_path: Path) -> None:
+    handed = ChunkRunner(spec(tmp_path, "fork"), slow_first_and_size, workers=2).futures(chunks(6))
+    first = next(handed)
+    assert not first[2].done(), "handed over while its chunk is still being scored"
+    rest = list(handed)  # the source done: every chunk waited for, the pool shut down
+    assert all(future.done() for _, _, future in rest)
+    assert [future.result() for _, _, future in [first, *rest]] == [(3 * i, 0) for i in range(6)]
+
+
+def test_futures_closed_early_drop_the_chunks_no_worker_started(tmp_path: Path) -> None:
+    handed = ChunkRunner(spec(tmp_path, "fork"), slow_first_and_size, workers=2).futures(chunks(9))
+    taken = [next(handed) for _ in range(6)]
+    handed.close()
+    futures = [future for _, _, future in taken]
+    assert any(future.cancelled() for future in futures), "queued chunks are dropped"
+    assert all(future.done() for future in futures), "running ones are waited for"

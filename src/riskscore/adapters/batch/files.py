@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,12 +177,14 @@ def run_to_file(
             )
         return state
 
-    committer = _Committer(commit, state)
+    committer = _Committer(commit, state, depth=2 * runner.workers)
+    chunks = runner.futures(work)
     try:
-        for start, size, output in runner.run(work):
+        for start, size, output in chunks:
             committer.put(start + size, output)
     finally:
         try:
+            chunks.close()  # interrupted: the chunks no worker started are dropped
             state = committer.close()
         finally:
             appender.close()
@@ -199,25 +202,37 @@ def run_to_file(
 
 
 class _Committer:
-    """Commits chunks in order on a thread of its own, while this one scores and hands out the
-    next: a commit (appending, the fsyncs, the state file, the prediction log) is mostly waiting for
-    the disk, 3-4 ms a 2,500-row chunk here, and scoring chunks in this process (stored vectors in
-    a forked pool) had every one of them on the run's critical path. A commit that fails (or a
-    progress callback that raises) stops the committing, and its error is raised here, at the next
-    ``put`` or at ``close``: nothing after a chunk that was not committed is. ``close`` commits what
-    it was handed first. The thread starts with the first chunk (so after the pool forked: a
-    process with a second thread would start workers from the forkserver) and is gone when
-    ``close`` returns (so the next run forks too)."""
+    """Commits chunks in order on a thread of its own, each as soon as it is done and the ones
+    before it are committed, while this thread hands out (and, in a forked pool of stored vectors,
+    scores) the next. A commit (appending, the fsyncs, the state file, the prediction log) is
+    mostly waiting for the disk, 3-4 ms a 2,500-row chunk here: on this thread, every one of them
+    was on the run's critical path, and a worker's chunk done early waited for this thread to
+    finish scoring its own before it was even looked at.
 
-    def __init__(self, commit: Callable[[RunState, int, ChunkOutput], RunState], state: RunState):
+    At most ``depth`` chunks wait here (``put`` blocks), which bounds how far the run reads ahead.
+    A chunk that failed, a commit that failed or a progress callback that raised stops the
+    committing, and the error is raised here, at the next ``put`` or at ``close``: nothing after a
+    chunk that was not committed is. A chunk cancelled (an interrupted run drops what no worker
+    started) stops it quietly. ``close`` commits what it was handed first. The thread starts with
+    the first chunk (so after the pool forked: a process with a second thread would start workers
+    from the forkserver) and is gone when ``close`` returns (so the next run forks too)."""
+
+    def __init__(
+        self,
+        commit: Callable[[RunState, int, ChunkOutput], RunState],
+        state: RunState,
+        *,
+        depth: int = 2,
+    ):
         self._commit = commit
         self.state = state
-        self._queue: queue.Queue[tuple[int, ChunkOutput] | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[tuple[int, Future[ChunkOutput]] | None] = queue.Queue(depth)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None  # what stopped the committing, for good
         self._raised = False
+        self._stopped = False
 
-    def put(self, rows_done: int, output: ChunkOutput) -> None:
+    def put(self, rows_done: int, output: Future[ChunkOutput]) -> None:
         self._raise()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="rescore-commit", daemon=True)
@@ -240,12 +255,16 @@ class _Committer:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # a chunk after one that failed: never committed
+            if self._stopped:
+                continue  # a chunk after one that failed or was dropped: never committed
+            rows_done, output = item
             try:
-                self.state = self._commit(self.state, *item)
+                self.state = self._commit(self.state, rows_done, output.result())
+            except CancelledError:
+                self._stopped = True
             except BaseException as exc:  # KeyboardInterrupt from a callback included
                 self._error = exc
+                self._stopped = True
 
 
 def _chunks(

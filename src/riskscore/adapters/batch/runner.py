@@ -42,8 +42,8 @@ import struct
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -268,7 +268,27 @@ class ChunkRunner(Generic[R]):
         return feature_chunk_rows(batch_size, forked=self.forks)
 
     def run(self, source: Iterable[Chunk]) -> Iterator[tuple[int, int, R]]:
-        """``(start, rows in chunk, job result)`` per chunk, in input order."""
+        """``(start, rows in chunk, job result)`` per chunk, in input order; at most
+        ``2 * workers`` chunks in flight."""
+        pending: deque[tuple[int, int, Future[R]]] = deque()
+        chunks = self.futures(source)
+        try:
+            for item in chunks:
+                pending.append(item)
+                while len(pending) >= 2 * self.workers or (pending and pending[0][2].done()):
+                    yield _result(pending.popleft())
+            while pending:
+                yield _result(pending.popleft())
+        finally:
+            chunks.close()
+
+    def futures(self, source: Iterable[Chunk]) -> Generator[tuple[int, int, Future[R]], None, None]:
+        """``(start, rows in chunk, future of the job's result)`` per chunk, in input order, each
+        as soon as its chunk is handed to a worker (or scored here). The next chunk is read and
+        handed out when the next future is asked for: how far ahead of the results that runs is
+        the caller's to bound (``run`` keeps ``2 * workers`` in flight). Once the source is done
+        this waits for every chunk, then shuts the pool down; closed early, it drops the chunks
+        no worker has started and waits for the others."""
         iterator = iter(source)
         first = list(itertools.islice(iterator, 2))
         if self.workers == 1 or len(first) < 2:
@@ -292,14 +312,14 @@ class ChunkRunner(Generic[R]):
             done.set_exception(exc)
         return done
 
-    def _in_process(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, R]]:
+    def _in_process(self, source: Iterator[Chunk]) -> Iterator[tuple[int, int, Future[R]]]:
         for start, rows in source:
-            yield start, _size(rows), self._here(start, rows)
+            yield start, _size(rows), self._scored_here(start, rows)
 
     def _in_pool(
         self, source: Iterator[Chunk], *, parent_scores: bool = False
-    ) -> Iterator[tuple[int, int, R]]:
-        pending: deque[tuple[int, int, Future[R]]] = deque()
+    ) -> Iterator[tuple[int, int, Future[R]]]:
+        handed: deque[Future[R]] = deque()  # to the pool, not yet done
         context = self._context()
         # Stored vectors in a forked pool: this process is one of the ``workers`` and scores every
         # ``workers``-th chunk itself, between handing chunks out and committing. A chunk of them
@@ -347,14 +367,10 @@ class ChunkRunner(Generic[R]):
             spawner.start()
         try:
             for index, (start, rows) in enumerate(source):
-                while len(pending) >= 2 * self.workers or (
-                    here_every and pending and pending[0][2].done()
-                ):
-                    yield _result(pending.popleft())
                 if failed:
                     raise failed[0]
                 if here_every and index % here_every == here_every - 1:
-                    pending.append((start, _size(rows), self._scored_here(start, rows)))
+                    yield start, _size(rows), self._scored_here(start, rows)
                     continue
                 if spawner is not None and (
                     spawner.is_alive() or not any(future.done() for future in started)
@@ -363,12 +379,15 @@ class ChunkRunner(Generic[R]):
                     # takes about half a second): score this chunk here meanwhile. Nor is a chunk
                     # submitted while workers are still being started: submitting waits for the
                     # pool's lock, which a start holds until its worker has read its arguments.
-                    pending.append((start, _size(rows), self._scored_here(start, rows)))
+                    yield start, _size(rows), self._scored_here(start, rows)
                     continue
                 shipped = pack(rows) if isinstance(rows, list) else rows
-                pending.append((start, _size(rows), pool.submit(_run_chunk, start, shipped)))
-            while pending:
-                yield _result(pending.popleft())
+                future = pool.submit(_run_chunk, start, shipped)
+                handed.append(future)
+                while handed and handed[0].done():
+                    handed.popleft()
+                yield start, _size(rows), future
+            wait(handed)
             if spawner is not None:
                 spawner.join()
             if failed:  # every chunk was scored here, but a pool that cannot start is a fault

@@ -230,7 +230,6 @@ class _Committer:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None  # what stopped the committing, for good
         self._raised = False
-        self._stopped = False
 
     def put(self, rows_done: int, output: Future[ChunkOutput]) -> None:
         self._raise()
@@ -248,23 +247,22 @@ class _Committer:
         return self.state
 
     def _raise(self) -> None:
-        """The failure, raised here once (``close`` after a ``put`` that raised it returns)."""
-        if self._error is not None and not self._raised:
-            self._raised = True
-            raise self._error
+        """The failure, raised here once (``close`` after a ``put`` that raised it returns); a
+        dropped chunk is no failure."""
+        if self._raised or self._error is None or isinstance(self._error, CancelledError):
+            return
+        self._raised = True
+        raise self._error
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self._stopped:
+            if self._error is not None:
                 continue  # a chunk after one that failed or was dropped: never committed
             rows_done, output = item
             try:
                 self.state = self._commit(self.state, rows_done, output.result())
-            except CancelledError:
-                self._stopped = True
             except BaseException as exc:  # KeyboardInterrupt from a callback included
                 self._error = exc
-                self._stopped = True
 
 
 def _chunks(

@@ -191,7 +191,7 @@ def _nonblank_lines(data: bytes, first_line: int) -> Iterator[tuple[int, memoryv
         end = find(b"\n", pos)
         if end == -1:
             end = len(data)
-        if end > pos and not (data[pos] in _SPACE and data[pos:end].isspace()):
+        if not _blank(data, pos, end):
             yield number, view[pos:end]
         number, pos = number + 1, end + 1
 
@@ -381,6 +381,12 @@ _SPACE = frozenset(b" \t\n\r\x0b\x0c")
 """The bytes ``bytes.isspace`` accepts: a line starting with another byte is not blank."""
 
 
+def _blank(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` is empty or white space, copying it only when it starts with
+    white space."""
+    return start == end or (data[start] in _SPACE and data[start:end].isspace())
+
+
 def _lines_of(path: Path) -> Iterator[tuple[int, int, bool]]:
     """``(offset, length, blank)`` of every line, cut as ``for line in handle`` cuts them (after
     each newline; a last line may lack one), up to the file's size when opened. ``blank`` is
@@ -401,11 +407,11 @@ def _lines_of(path: Path) -> Iterator[tuple[int, int, bool]]:
                 raise SourceError(f"{path} changed while it was read")
             find, pos, last = block.find, 0, offset + len(block) >= size
             while (end := find(b"\n", pos) + 1) > 0:
-                yield offset + pos, end - pos, block[pos] in _SPACE and block[pos:end].isspace()
+                yield offset + pos, end - pos, _blank(block, pos, end)
                 pos = end
             if last:
                 if pos < len(block):
-                    yield offset + pos, len(block) - pos, block[pos:].isspace()
+                    yield offset + pos, len(block) - pos, _blank(block, pos, len(block))
                 return
             if pos == 0:  # a line longer than the block: read more at once
                 block_bytes *= 2

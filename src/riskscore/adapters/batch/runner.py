@@ -173,12 +173,13 @@ about 12 us of CPU (``docs/rescoring.md``) and committing a chunk (append, sidec
 1.5 ms: 1,000-row chunks would spend an eighth of a run committing."""
 
 FORKED_CHUNK_ROWS = 2_500
-"""The same for a pool of forked workers. The parent commits while the workers score, so a commit
-per 2,500 rows costs the run nothing, while a 10,000-row run becomes four chunks for the workers
-instead of one for the parent alone, and a worker's result is a quarter of the bytes. Measured
-(``bench.rescore``, 2 workers, alternated): 10,000 rows 74-79k/s -> 83-107k/s, 200,000 rows
-140-147k/s -> 159-161k/s. A forkserver pool keeps ``FEATURE_CHUNK_ROWS``: while its workers start
-(half a second) the parent scores the chunks itself."""
+"""The same for a pool of forked workers. Commits run on a thread of their own, so one per 2,500
+rows costs the run little, while a 10,000-row run becomes four chunks shared between the worker
+and the parent instead of one for the parent alone, and a worker's result is a quarter of the
+bytes. Measured (``bench.rescore``, 2 workers, alternated): 10,000 rows 74-79k/s -> 83-107k/s,
+200,000 rows 140-147k/s -> 159-161k/s (before the parent took its share); 1,250, 5,000 and 10,000
+rows measured level with 2,500 since. A forkserver pool keeps ``FEATURE_CHUNK_ROWS``: while its
+workers start (half a second) the parent scores the chunks itself."""
 
 
 def feature_chunk_rows(batch_size: int, *, forked: bool = False) -> int:
@@ -362,7 +363,7 @@ class ChunkRunner(Generic[R]):
             # Starting a worker blocks until the forkserver has imported numpy, lxml and riskscore
             # (0.5 to 0.8 s): a thread waits for that while this one scores the first chunks.
             spawner = threading.Thread(
-                target=_spawn, args=(pool, self.workers, started, failed), name="rescore-pool-start"
+                target=_spawn, args=(pool, processes, started, failed), name="rescore-pool-start"
             )
             spawner.start()
         try:

@@ -40,6 +40,15 @@ EXTENSIONS = [
         extra_compile_args=["-O2"],
         optional=True,
     ),
+    # A page of stored feature vectors stepped row by row through SQLite's C API (the library
+    # Python's sqlite3 runs on), each vector copied once into the matrix: a rescoring worker's
+    # read, src/riskscore/adapters/sqlite/feature_store.py. Needs no SQLite header.
+    Extension(
+        "riskscore.adapters.sqlite._pageread",
+        sources=["src/riskscore/adapters/sqlite/_pageread.c"],
+        extra_compile_args=["-O2"],
+        optional=True,
+    ),
     # SHA-256 of a batch of rows in one call on the CPU's SHA extensions: the feature hashes and
     # derived prediction ids of batch rescoring (src/riskscore/domain/digests.py).
     Extension(

@@ -1,11 +1,13 @@
-"""``SqliteFeaturePage.read``: one row of aggregates per page, and the per-row read whenever that
-row cannot be trusted. Every case compares with ``iter_records`` row by row, and checks which
-read served the page (a spy on ``_aggregated``), so a fallback that never runs cannot pass."""
+"""``SqliteFeaturePage.read``: the compiled reader (``_pageread``, row by row through SQLite's C
+API), else one row of aggregates per page, and the per-row read whenever neither can be trusted.
+Every case runs with the compiled reader and without it, compares with ``iter_records`` row by row,
+and checks which read served each page (spies), so a fallback that never runs cannot pass."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +15,10 @@ import numpy as np
 import pytest
 
 from riskscore.adapters.sqlite import feature_store as module
-from riskscore.adapters.sqlite.feature_store import SqliteFeatureStore
+from riskscore.adapters.sqlite.feature_store import SqliteFeaturePage, SqliteFeatureStore
 from riskscore.domain.features.schema import FeatureVector
 from riskscore.domain.scoring import FeatureRecord
-from riskscore.ports.feature_store import FeatureBatch
+from riskscore.ports.feature_store import FeatureBatch, FeatureStoreError
 
 T0 = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
 Row = tuple[str, str, str, str, bytes]
@@ -44,19 +46,43 @@ def store(tmp_path: Path) -> Iterator[SqliteFeatureStore]:
     opened.close()
 
 
-@pytest.fixture
-def aggregated(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each page read was served by the aggregate row (True) or row by row (False)."""
-    served: list[bool] = []
-    real = module._aggregated
+def compiled_reader_runs() -> bool:
+    return module._compiled_reader() is not None
 
-    def spy(*args: object) -> FeatureBatch | None:
-        batch = real(*args)  # type: ignore[arg-type]
-        served.append(batch is not None)
+
+compiled_only = pytest.mark.skipif(
+    not compiled_reader_runs(),
+    reason="the compiled page reader was not built (no C compiler) or cannot use this SQLite",
+)
+
+
+@pytest.fixture(params=["compiled", "aggregate"])
+def served(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which read served each page: ``compiled``, ``aggregate`` or ``rows``. Parametrized: with
+    the compiled reader, and without it (the aggregate is then the first read tried)."""
+    if request.param == "aggregate":
+        monkeypatch.setattr(module, "_compiled_reader", lambda: None)
+    elif not compiled_reader_runs():
+        pytest.skip("the compiled page reader was not built or cannot use this SQLite")
+    found: list[str] = []
+    real_compiled = SqliteFeaturePage._read_compiled
+    real_aggregated = module._aggregated
+
+    def compiled(self: SqliteFeaturePage, *args: object) -> FeatureBatch | None:
+        batch = real_compiled(self, *args)  # type: ignore[arg-type]
+        if batch is not None:
+            found.append("compiled")
         return batch
 
-    monkeypatch.setattr(module, "_aggregated", spy)
-    return served
+    def aggregated(*args: object) -> FeatureBatch | None:
+        batch = real_aggregated(*args)  # type: ignore[arg-type]
+        found.append("rows" if batch is None else "aggregate")
+        return batch
+
+    monkeypatch.setattr(SqliteFeaturePage, "_read_compiled", compiled)
+    monkeypatch.setattr(module, "_aggregated", aggregated)
+    found.append(request.param)  # the first item says which reader was tried first
+    return found
 
 
 def expected(store: SqliteFeatureStore) -> list[Row]:
@@ -87,36 +113,98 @@ def pages_read(store: SqliteFeatureStore, batch_size: int) -> list[Row]:
     ]
 
 
-def test_aggregated_pages_hold_the_rows_in_key_order_bit_for_bit(
-    store: SqliteFeatureStore, aggregated: list[bool]
+def test_pages_hold_the_rows_in_key_order_bit_for_bit(
+    store: SqliteFeatureStore, served: list[str]
 ) -> None:
-    store.write_many([record(i) for i in range(1000)])
+    store.write_many([record(i) for i in range(1000)])  # texts outgrow the first buffers
     assert pages_read(store, 300) == expected(store)
-    assert aggregated == [True] * 4
+    first, *reads = served
+    assert reads == [first] * 4
 
 
 def test_a_page_with_a_nul_in_a_text_is_read_row_by_row(
-    store: SqliteFeatureStore, aggregated: list[bool]
+    store: SqliteFeatureStore, served: list[str]
 ) -> None:
     store.write_many([record(i, policy="POL\x00X" if i == 5 else None) for i in range(20)])
     rows = pages_read(store, 10)
     assert rows == expected(store)
     assert "POL\x00X" in [row[1] for row in rows]
-    assert sorted(aggregated) == [False, True]
+    first, *reads = served
+    assert sorted(reads) == sorted([first, "rows"])
 
 
 def test_a_page_of_two_vector_lengths_is_read_row_by_row(
-    store: SqliteFeatureStore, aggregated: list[bool]
+    store: SqliteFeatureStore, served: list[str]
 ) -> None:
     store.write_many([record(i, values=(1.0,) * (2 if i >= 7 else 3)) for i in range(20)])
     assert pages_read(store, 20) == expected(store)
-    assert aggregated == [False]
+    assert served[1:] == ["rows"]
 
 
-def test_empty_vectors_and_an_empty_text_aggregate(
-    store: SqliteFeatureStore, aggregated: list[bool]
+def test_empty_vectors_and_an_empty_text_are_read_at_once(
+    store: SqliteFeatureStore, served: list[str]
 ) -> None:
     store.write_many([record(i, policy="", values=()) for i in range(3)])
     assert pages_read(store, 1) == expected(store)
     assert pages_read(store, 3) == expected(store)
-    assert aggregated == [True] * 4
+    first, *reads = served
+    assert reads == [first] * 4
+
+
+def test_a_page_whose_records_are_gone_fails_with_the_stores_error(
+    store: SqliteFeatureStore, served: list[str]
+) -> None:
+    store.write_many([record(i) for i in range(10)])
+    pages = list(store.pages(batch_size=5))
+    store.purge_policy("POL-3")
+    outcomes = []
+    for page in pages:
+        try:
+            page.read()
+            outcomes.append("read")
+        except FeatureStoreError as exc:
+            outcomes.append(str(exc))
+    changed = "the feature store changed while it was read: a page of 5 records now holds 4"
+    assert sorted(outcomes) == sorted(["read", changed])
+
+
+@compiled_only
+def test_a_utf16_database_is_read_by_the_compiled_reader(tmp_path: Path, served: list[str]) -> None:
+    path = tmp_path / "utf16.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA encoding = 'UTF-16le'")
+        conn.execute("CREATE TABLE made_utf16 (x)")  # the encoding is fixed by the first table
+    conn.close()
+    store = SqliteFeatureStore(path)
+    try:
+        store.write_many([record(i, policy=f"PÓL-{i}-\u20ac") for i in range(12)])
+        assert pages_read(store, 5) == expected(store)
+    finally:
+        store.close()
+    first, *reads = served
+    # the aggregate would join the BLOBs as UTF-16 text, so without the compiled reader it is
+    # never trusted there
+    assert reads == ["compiled"] * 3 if first == "compiled" else reads == ["rows"] * 3
+
+
+def test_a_sqlite_failure_in_the_compiled_reader_is_reported_as_the_stores_error(
+    tmp_path: Path, served: list[str]
+) -> None:
+    path = tmp_path / "no-table.sqlite3"
+    sqlite3.connect(path).close()
+    page = SqliteFeaturePage(
+        path=str(path), last_id=9, schema_version=None, after=("", ""), until=None, rows=3
+    )
+    with pytest.raises(FeatureStoreError, match="no such table"):
+        page.read()
+    assert served[1:] == []  # neither fast read served it: the Python read raised
+
+
+@compiled_only
+def test_the_compiled_reader_refuses_a_sqlite_of_another_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(module.sqlite3, "sqlite_version", "0.0.1")
+    assert module._compiled_reader.__wrapped__() is None
+    monkeypatch.undo()
+    assert module._compiled_reader.__wrapped__() is not None

@@ -1,0 +1,12 @@
+class SqliteError(Exception): ...
+
+def load(path: str, /) -> str: ...
+def read_page(
+    path: str,
+    sql: str,
+    params: tuple[int | str, ...],
+    rows: int,
+    busy_timeout_ms: int,
+    mmap_size: int,
+    /,
+) -> tuple[int, int, str, str, str, str, bytes] | None: ...

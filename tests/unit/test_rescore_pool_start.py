@@ -53,18 +53,20 @@ def chunks(count: int) -> list[runner.Chunk]:
 
 
 class _NoWorkers(ProcessPoolExecutor):
+    """A pool that cannot start a process: its first task would start them (fork), or a task per
+    worker does (forkserver: ``runner._started``, from a thread)."""
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if fn is runner._started:
-            raise OSError("no processes left")
-        return super().submit(fn, *args, **kwargs)
+        raise OSError("no processes left")
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_a_pool_whose_workers_cannot_start_fails_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
     monkeypatch.setattr(runner, "ProcessPoolExecutor", _NoWorkers)
     with pytest.raises(OSError, match="no processes left"):
-        list(ChunkRunner(spec(tmp_path), first_and_size, workers=2).run(chunks(5)))
+        list(ChunkRunner(spec(tmp_path, method), first_and_size, workers=2).run(chunks(5)))
 
 
 # -- how workers start: fork while this process runs no other thread, else the forkserver --------

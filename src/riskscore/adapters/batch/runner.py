@@ -347,8 +347,13 @@ class ChunkRunner(Generic[R]):
         spawner: threading.Thread | None = None
         unfreeze = False
         if forked:
-            # A fork is a few milliseconds and inherits the loaded model: start every worker now,
-            # from this (the only) thread. (multiprocessing flushes stdout and stderr first.)
+            # A fork is a few milliseconds and inherits the loaded model: the first chunk handed
+            # out forks every worker at once (ProcessPoolExecutor forks all of them on its first
+            # task, from this thread, before it starts threads of its own; multiprocessing
+            # flushes stdout and stderr first), and the first worker finds it waiting. An empty
+            # task per worker first, to know each was up, delayed that chunk by 3-5 ms: every
+            # task crosses two threads of the pool in this process, which wait for the GIL while
+            # this one reads its own page.
             # What this process holds is frozen first, so the workers' collections never walk it
             # (nor copy its pages by touching it): parsing makes garbage enough to collect often.
             # (9 % less CPU per application from XML, measured.) It stays frozen until the pool is
@@ -358,7 +363,6 @@ class ChunkRunner(Generic[R]):
             # objects itself: then what it froze stays frozen.
             unfreeze = not gc.get_freeze_count()
             gc.freeze()
-            _spawn(pool, processes, started, failed)  # raises nothing: failures go to ``failed``
         else:
             # Starting a worker blocks until the forkserver has imported numpy, lxml and riskscore
             # (0.5 to 0.8 s): a thread waits for that while this one scores the first chunks.

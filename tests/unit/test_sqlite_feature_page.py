@@ -187,6 +187,19 @@ def test_a_utf16_database_is_read_by_the_compiled_reader(tmp_path: Path, served:
     assert reads == ["compiled"] * 3 if first == "compiled" else reads == ["rows"] * 3
 
 
+def test_a_text_that_is_not_utf8_is_the_stores_error_whichever_reader_meets_it(
+    store: SqliteFeatureStore, served: list[str]
+) -> None:
+    store.write_many([record(i) for i in range(4)])
+    with sqlite3.connect(store.path) as conn:  # as another program could have written it
+        conn.execute("UPDATE online_features SET policy_number = CAST(x'ff50' AS TEXT)")
+    conn.close()
+    (page,) = store.pages(batch_size=4)
+    with pytest.raises(FeatureStoreError, match="decode"):
+        page.read()
+    assert served[1:] == []  # neither fast read served it: the Python read raised
+
+
 def test_a_sqlite_failure_in_the_compiled_reader_is_reported_as_the_stores_error(
     tmp_path: Path, served: list[str]
 ) -> None:

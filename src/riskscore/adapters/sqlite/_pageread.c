@@ -15,7 +15,7 @@
  * SQLite header is needed to build this; the few entry points are declared below.
  *
  * ``read_page`` returns None when the page is not as the fast path expects (a vector of another
- * length, a value of another type, more rows than planned), and raises
+ * length, a value of another type, a text that is not UTF-8, more rows than planned), and raises
  * ``SqliteError`` for any SQLite failure: the caller then reads the page the Python way, which
  * either copes (vectors of several lengths) or raises the store's own error (busy, corrupt ...).
  * The stepping runs without the GIL.
@@ -282,9 +282,11 @@ static PyObject *read_page(PyObject *self, PyObject *args) {
     for (int column = 0; column < TEXT_COLUMNS; column++) {
         texts[column] = PyUnicode_DecodeUTF8(page.texts[column].data,
                                              (Py_ssize_t)page.texts[column].length, "strict");
-        if (texts[column] == NULL) {
+        if (texts[column] == NULL) {  /* not UTF-8: the Python readers say what is wrong */
             for (int made = 0; made < column; made++) Py_DECREF(texts[made]);
-            goto done;
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) goto done;
+            PyErr_Clear();
+            goto unexpected;
         }
     }
     result = Py_BuildValue("nnNNNNO", page.found, page.width, texts[0], texts[1], texts[2],

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -248,16 +249,35 @@ def big_dataset(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -
 
 
 def _start(dataset: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "riskscore.adapters.cli.main", "rescore", "--input", str(dataset),
-            "--out", str(out), "--workers", "1", "--batch-size", "20", "--no-progress", *extra,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    with _sigint_not_ignored():
+        return subprocess.Popen(
+            [
+                sys.executable, "-m", "riskscore.adapters.cli.main", "rescore", "--input",
+                str(dataset), "--out", str(out), "--workers", "1", "--batch-size", "20",
+                "--no-progress", *extra,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+
+@contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """SIGINT handled (not ignored) in this process while a run starts, so the run can be
+    interrupted. Tests started in the background of a shell without job control (``nohup``, ``&``)
+    begin with SIGINT ignored, and a process inherits that through exec: Python then never raises
+    KeyboardInterrupt, and a run sent SIGINT simply finished (seen running ``.ci/run`` that way).
+    A handler here is the default action in the child."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _wait_for_rows(out: Path, process: subprocess.Popen[str], at_least: int) -> int:

@@ -214,6 +214,22 @@ def test_a_sqlite_failure_in_the_compiled_reader_is_reported_as_the_stores_error
 
 
 @compiled_only
+def test_the_compiled_reader_binds_only_the_sqlite_that_pythons_module_calls() -> None:
+    pageread = module._pageread
+    (library,) = {
+        line.split(maxsplit=5)[5].strip()
+        for line in Path("/proc/self/maps").read_text().splitlines()
+        if "libsqlite3" in line
+    }
+    # a module that does not call that library (this one links no SQLite): refused
+    with pytest.raises(ImportError, match="does not run on the SQLite of"):
+        pageread.load(library, pageread.__file__)
+    import _sqlite3
+
+    assert pageread.load(library, _sqlite3.__file__) == sqlite3.sqlite_version
+
+
+@compiled_only
 def test_the_compiled_reader_refuses_a_sqlite_of_another_version(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,9 +10,10 @@
  * their own, as the aggregate joins them, so the caller splits them the same way.
  *
  * SQLite is the library Python's own sqlite3 module runs on, found among the loaded libraries
- * (``load``, given its path) and opened RTLD_NOLOAD: never a second copy, whose POSIX locks would
- * not know the first one's (SQLite's "multiple copies of SQLite in one process" caveat). No
- * SQLite header is needed to build this; the few entry points are declared below.
+ * (``load``, given its path and the module's), opened RTLD_NOLOAD and checked to be the one the
+ * module resolves its calls to: never a second copy, whose POSIX locks would not know the first
+ * one's (SQLite's "multiple copies of SQLite in one process" caveat). No SQLite header is needed
+ * to build this; the few entry points are declared below.
  *
  * ``read_page`` returns None when the page is not as the fast path expects (a vector of another
  * length, a value of another type, a text that is not UTF-8, more rows than planned), and raises
@@ -63,14 +64,24 @@ static PyObject *SqliteError;
 
 #define TEXT_COLUMNS 4  /* prediction_id, policy_number, as_of, schema_version; then the BLOB */
 
-/* ``load(path)``: bind the entry points of the SQLite library at ``path``, which must already be
- * loaded in this process. Returns its version string (sqlite3_libversion). */
+/* ``load(path, module)``: bind the entry points of the SQLite library at ``path``, which must
+ * already be loaded in this process and be the one the extension module at ``module`` (Python's
+ * ``_sqlite3``) links to: its sqlite3_libversion, looked up from the module (the module and its
+ * dependencies), is the library's. Returns the library's version string. */
 static PyObject *load(PyObject *self, PyObject *args) {
-    const char *path;
-    if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+    const char *path, *user;
+    if (!PyArg_ParseTuple(args, "ss", &path, &user)) return NULL;
     void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
     if (handle == NULL) {
         PyErr_Format(PyExc_ImportError, "SQLite is not loaded from %s", path);
+        return NULL;
+    }
+    void *module = dlopen(user, RTLD_NOW | RTLD_NOLOAD);
+    void *theirs = module == NULL ? NULL : dlsym(module, "sqlite3_libversion");
+    if (module != NULL) dlclose(module);  /* NOLOAD took a reference; the module stays loaded */
+    if (theirs == NULL || theirs != dlsym(handle, "sqlite3_libversion")) {
+        dlclose(handle);
+        PyErr_Format(PyExc_ImportError, "%s does not run on the SQLite of %s", user, path);
         return NULL;
     }
     struct { void **slot; const char *name; } symbols[] = {
@@ -306,7 +317,7 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"load", load, METH_VARARGS, "Bind the SQLite library loaded from the given path."},
+    {"load", load, METH_VARARGS, "Bind the loaded SQLite library that the given module uses."},
     {"read_page", read_page, METH_VARARGS, "One page of stored feature vectors, or None."},
     {NULL, NULL, 0, NULL},
 };

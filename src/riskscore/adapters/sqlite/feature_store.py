@@ -295,9 +295,15 @@ def _joined(
 def _compiled_reader() -> Callable[..., tuple[int, int, str, str, str, str, bytes] | None] | None:
     """``_pageread.read_page`` bound to the SQLite library that Python's sqlite3 module runs on,
     or None: not built, no ``/proc/self/maps`` to find the library in (not Linux), SQLite linked
-    into the module itself (one library per process, or two copies would not see each other's
-    locks), or a library whose version is not the module's."""
+    into the module itself or a loaded library that is not the one the module calls (one library
+    per process, or two copies would not see each other's locks), or a library whose version is
+    not the module's."""
     if _pageread is None:
+        return None
+    import _sqlite3
+
+    module = getattr(_sqlite3, "__file__", None)
+    if module is None:  # built into the interpreter
         return None
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
@@ -311,7 +317,7 @@ def _compiled_reader() -> Callable[..., tuple[int, int, str, str, str, str, byte
     if len(libraries) != 1:
         return None
     try:
-        version = _pageread.load(libraries.pop())
+        version = _pageread.load(libraries.pop(), module)
     except ImportError:
         return None
     return _pageread.read_page if version == sqlite3.sqlite_version else None

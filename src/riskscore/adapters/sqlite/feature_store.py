@@ -169,6 +169,11 @@ class SqliteFeaturePage(FeaturePage):
         if self.until is not None:
             where += _UNTIL
             params += self.until
+        page = f"SELECT {_PAGE_COLUMNS} FROM online_features{where}{_ORDER} LIMIT ?"  # noqa: S608
+        params += (self.rows,)
+        batch = self._read_compiled(page, params)
+        if batch is not None:
+            return [batch]
         db = open_database(
             self.path,
             unavailable=FeatureStoreUnavailable,
@@ -176,11 +181,6 @@ class SqliteFeaturePage(FeaturePage):
             busy_timeout_s=self.busy_timeout_s,
             migrate=False,
         )
-        page = f"SELECT {_PAGE_COLUMNS} FROM online_features{where}{_ORDER} LIMIT ?"  # noqa: S608
-        params += (self.rows,)
-        batch = self._read_compiled(page, params)
-        if batch is not None:
-            return [batch]
         try:
             with db.read("read a feature page") as conn:
                 # Pages from the memory map rather than a read() call each: 15% less time. The

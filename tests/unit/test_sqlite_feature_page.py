@@ -216,11 +216,7 @@ def test_a_sqlite_failure_in_the_compiled_reader_is_reported_as_the_stores_error
 @compiled_only
 def test_the_compiled_reader_binds_only_the_sqlite_that_pythons_module_calls() -> None:
     pageread = module._pageread
-    (library,) = {
-        line.split(maxsplit=5)[5].strip()
-        for line in Path("/proc/self/maps").read_text().splitlines()
-        if "libsqlite3" in line
-    }
+    (library,) = module.loaded_sqlite_libraries()
     # a module that does not call that library (this one links no SQLite): refused
     with pytest.raises(ImportError, match="does not run on the SQLite of"):
         pageread.load(library, pageread.__file__)

@@ -34,7 +34,6 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 #define SQLITE_OK 0
 #define SQLITE_ROW 100
 #define SQLITE_DONE 101
-#define SQLITE_INTEGER 1
 #define SQLITE_TEXT 3
 #define SQLITE_BLOB 4
 #define SQLITE_OPEN_READWRITE 0x00000002

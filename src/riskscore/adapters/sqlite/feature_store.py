@@ -305,15 +305,7 @@ def _compiled_reader() -> Callable[..., tuple[int, int, str, str, str, str, byte
     module = getattr(_sqlite3, "__file__", None)
     if module is None:  # built into the interpreter
         return None
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            libraries = {
-                line.split(maxsplit=5)[5].strip()
-                for line in maps
-                if "libsqlite3" in line and len(line.split(maxsplit=5)) == 6
-            }
-    except OSError:
-        return None
+    libraries = loaded_sqlite_libraries()
     if len(libraries) != 1:
         return None
     try:
@@ -321,6 +313,17 @@ def _compiled_reader() -> Callable[..., tuple[int, int, str, str, str, str, byte
     except ImportError:
         return None
     return _pageread.read_page if version == sqlite3.sqlite_version else None
+
+
+def loaded_sqlite_libraries() -> set[str]:
+    """The paths of the SQLite libraries mapped into this process (``/proc/self/maps``; none
+    where there is no such file)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            fields = [line.split(maxsplit=5) for line in maps if "libsqlite3" in line]
+    except OSError:
+        return set()
+    return {field[5].strip() for field in fields if len(field) == 6}
 
 
 class SqliteFeatureStore(FeatureStore, PagedFeatureStore):

@@ -13,50 +13,34 @@ import os
 import lxml
 from setuptools import Extension, setup
 
+
+def accelerator(module: str, *flags: str, **options: object) -> Extension:
+    """An optional extension (a failed build installs without it) of one C file named after the
+    module, at -O2 plus ``flags``."""
+    source = "src/" + module.replace(".", "/") + ".c"
+    return Extension(
+        module, sources=[source], extra_compile_args=["-O2", *flags], optional=True, **options
+    )
+
+
 EXTENSIONS = [
     # Reads the Rx tree lxml has built (its libxml2 nodes, through lxml's public struct) into RxFill
     # records without a Python object per element: src/riskscore/adapters/lxml/reading.py.
-    Extension(
-        "riskscore.adapters.lxml._fastread",
-        sources=["src/riskscore/adapters/lxml/_fastread.c"],
-        include_dirs=lxml.get_include(),
-        extra_compile_args=["-O2"],
-        optional=True,
-    ),
+    accelerator("riskscore.adapters.lxml._fastread", include_dirs=lxml.get_include()),
     # TreeEnsembleModel.predict_arrays for batches, a loop per row instead of numpy temporaries,
     # the same bits: src/riskscore/adapters/treemodel/compiled.py. No fused or reordered floating
     # point (-ffp-contract=off): the sums must add in the numpy path's order.
-    Extension(
-        "riskscore.adapters.treemodel._treekernel",
-        sources=["src/riskscore/adapters/treemodel/_treekernel.c"],
-        extra_compile_args=["-O2", "-ffp-contract=off"],
-        optional=True,
-    ),
+    accelerator("riskscore.adapters.treemodel._treekernel", "-ffp-contract=off"),
     # Output lines of a scored batch copied together from msgspec-encoded columns, no object per
     # piece: src/riskscore/adapters/batch/columnar.py.
-    Extension(
-        "riskscore.adapters.batch._lines",
-        sources=["src/riskscore/adapters/batch/_lines.c"],
-        extra_compile_args=["-O2"],
-        optional=True,
-    ),
+    accelerator("riskscore.adapters.batch._lines"),
     # A page of stored feature vectors stepped row by row through SQLite's C API (the library
     # Python's sqlite3 runs on), each vector copied once into the matrix: a rescoring worker's
     # read, src/riskscore/adapters/sqlite/feature_store.py. Needs no SQLite header.
-    Extension(
-        "riskscore.adapters.sqlite._pageread",
-        sources=["src/riskscore/adapters/sqlite/_pageread.c"],
-        extra_compile_args=["-O2"],
-        optional=True,
-    ),
+    accelerator("riskscore.adapters.sqlite._pageread"),
     # SHA-256 of a batch of rows in one call on the CPU's SHA extensions: the feature hashes and
     # derived prediction ids of batch rescoring (src/riskscore/domain/digests.py).
-    Extension(
-        "riskscore.domain._digests",
-        sources=["src/riskscore/domain/_digests.c"],
-        extra_compile_args=["-O2"],
-        optional=True,
-    ),
+    accelerator("riskscore.domain._digests"),
 ]
 
 setup(ext_modules=[] if os.environ.get("PURE_PYTHON_BUILD") == "1" else EXTENSIONS)

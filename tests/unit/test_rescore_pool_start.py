@@ -230,8 +230,18 @@ def slow_pid_of_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, i
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-@pytest.mark.parametrize("method", ["fork", "forkserver"])
-def test_the_workers_of_a_killed_run_stop(tmp_path: Path, method: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "source", "job", "workers"),
+    [
+        ("fork", "chunks", "slow_pid_of_chunk", 2),
+        ("forkserver", "chunks", "slow_pid_of_chunk", 2),
+        # stored vectors: this process scores a share, so 3 workers for 2 forked ones
+        ("fork", "stored_chunks", "slow_pid_of_stored_chunk", 3),
+    ],
+)
+def test_the_workers_of_a_killed_run_stop(
+    tmp_path: Path, method: str, source: str, job: str, workers: int
+) -> None:
     """SIGKILL of the process that ran the pool: its workers stop within a poll or two, instead
     of waiting for chunks forever (and keeping the killed command's stdout open)."""
     script = tmp_path / "killed.py"
@@ -239,13 +249,13 @@ def test_the_workers_of_a_killed_run_stop(tmp_path: Path, method: str) -> None:
         "import os, signal, sys\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from pathlib import Path\n"
-        "from test_rescore_pool_start import chunks, slow_pid_of_chunk, spec\n"
+        f"from test_rescore_pool_start import {source}, {job}, spec\n"
         "from riskscore.adapters.batch.runner import ChunkRunner\n"
         "if __name__ == '__main__':\n"
         f"    given = spec(Path({str(tmp_path)!r}), {method!r})\n"
-        "    run = ChunkRunner(given, slow_pid_of_chunk, workers=2)\n"
+        f"    run = ChunkRunner(given, {job}, workers={workers})\n"
         "    pids = set()\n"
-        "    for _, _, (_, pid) in run.run(chunks(1000)):\n"
+        f"    for _, _, (_, pid) in run.run({source}(1000)):\n"
         "        pids |= {pid} - {os.getpid()}\n"
         "        if len(pids) == 2:\n"
         f"            Path({str(tmp_path / 'workers')!r}).write_text(' '.join(map(str, pids)))\n"
@@ -281,3 +291,50 @@ def test_futures_closed_early_drop_the_chunks_no_worker_started(tmp_path: Path) 
     futures = [future for _, _, future in taken]
     assert any(future.cancelled() for future in futures), "queued chunks are dropped"
     assert all(future.done() for future in futures), "running ones are waited for"
+
+
+# -- stored vectors in a forked pool: forks.ForkedWorker -----------------------------------------
+def fails_at_zero(worker: Worker, start: int, rows: Payload) -> int:
+    """A job failing on the first chunk of stored vectors (a forked worker's, with 2 workers)."""
+    if start == 0:
+        raise SourceError("page 0 is gone")
+    return start
+
+
+def test_a_chunk_failing_in_a_forked_worker_fails_in_its_turn(tmp_path: Path) -> None:
+    run = ChunkRunner(spec(tmp_path, "fork"), fails_at_zero, workers=2).run(stored_chunks(6))
+    with pytest.raises(SourceError, match="page 0 is gone"):
+        next(run)
+
+
+def slow_pid_of_stored_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
+    time.sleep(0.05)
+    return start, os.getpid()
+
+
+def test_stored_vectors_closed_early_wait_for_what_was_sent_and_leave_no_worker(
+    tmp_path: Path,
+) -> None:
+    handed = ChunkRunner(spec(tmp_path, "fork"), slow_pid_of_stored_chunk, workers=3).futures(
+        stored_chunks(30)
+    )
+    taken = [next(handed) for _ in range(4)]
+    workers = {future.result()[1] for _, _, future in taken} - {os.getpid()}
+    assert len(workers) == 2
+    handed.close()
+    assert [future.result()[0] for _, _, future in taken] == [0, 2, 4, 6]
+    for pid in workers:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
+
+
+def test_a_forked_pool_of_stored_vectors_that_cannot_start_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError("no processes left")
+
+    monkeypatch.setattr(runner.forks.os, "fork", no_fork)
+    run = ChunkRunner(spec(tmp_path, "fork"), pid_of_stored_chunk, workers=3).run(stored_chunks(6))
+    with pytest.raises(BlockingIOError, match="no processes left"):
+        list(run)

@@ -22,7 +22,9 @@
   a pool slower than one process).
 - Stored vectors in a forked pool: this process is one of the ``workers`` (``workers - 1`` are
   forked) and scores every ``workers``-th chunk itself: a chunk of them is milliseconds of work,
-  and a worker per core beside a parent that commits had more processes than cores.
+  and a worker per core beside a parent that commits had more processes than cores. The forked
+  ones are ``forks.ForkedWorker``s, not a ``ProcessPoolExecutor``: results come back through a
+  memory file, with no pool threads in this process to wait for the GIL (``forks.py``).
 - A run of a single chunk stays in this process whatever ``workers`` says: starting processes would
   cost more than they save. While a forkserver pool's first worker is still starting (about half a
   second: a new interpreter imports numpy, lxml and unpickles the model) chunks are scored in this
@@ -33,6 +35,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import itertools
 import multiprocessing
@@ -47,6 +50,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from riskscore.adapters.batch import forks
 from riskscore.adapters.batch.sources import (
     BatchedSource,
     DeferredSource,
@@ -322,22 +326,12 @@ class ChunkRunner(Generic[R]):
     ) -> Iterator[tuple[int, int, Future[R]]]:
         handed: deque[Future[R]] = deque()  # to the pool, not yet done
         context = self._context()
-        # Stored vectors in a forked pool: this process is one of the ``workers`` and scores every
-        # ``workers``-th chunk itself, between handing chunks out and committing. A chunk of them
-        # is milliseconds of work, so a process per core plus this one, which commits (writes,
-        # fsyncs) and moves every result through the pool's pipe, had three processes taking
-        # turns on two cores. Measured (bench.rescore, 2 workers, alternated; medians of 6 and 3):
-        # 10,000 rows 122k -> 144k/s, 200,000 rows 195k -> 212k/s. Not for evidence: a chunk of
-        # XML is 0.2 s of parsing, and this process committing 200 of them per 200,000
-        # applications is better left to run beside the workers (JSON Lines 11.0k -> 10.6k/s).
-        # The last chunk of each round of ``workers``: the workers' chunks are handed out before this
-        # process starts on its own (taking the first instead left the worker idle while this
-        # process scored it: 10,000 rows 113k -> 85k/s).
         forked = context.get_start_method() == "fork"
-        here_every = self.workers if parent_scores and forked else 0
-        processes = self.workers - 1 if here_every else self.workers
+        if parent_scores and forked and forks.supported():
+            yield from self._shared_with_forks(source)
+            return
         pool = ProcessPoolExecutor(
-            max_workers=processes,
+            max_workers=self.workers,
             mp_context=context,
             initializer=_init_worker,
             initargs=(self.spec, self.job, os.getpid()),
@@ -367,16 +361,13 @@ class ChunkRunner(Generic[R]):
             # Starting a worker blocks until the forkserver has imported numpy, lxml and riskscore
             # (0.5 to 0.8 s): a thread waits for that while this one scores the first chunks.
             spawner = threading.Thread(
-                target=_spawn, args=(pool, processes, started, failed), name="rescore-pool-start"
+                target=_spawn, args=(pool, self.workers, started, failed), name="rescore-pool-start"
             )
             spawner.start()
         try:
-            for index, (start, rows) in enumerate(source):
+            for start, rows in source:
                 if failed:
                     raise failed[0]
-                if here_every and index % here_every == here_every - 1:
-                    yield start, _size(rows), self._scored_here(start, rows)
-                    continue
                 if spawner is not None and (
                     spawner.is_alive() or not any(future.done() for future in started)
                 ):
@@ -404,6 +395,61 @@ class ChunkRunner(Generic[R]):
             pool.shutdown(wait=True, cancel_futures=True)
             if unfreeze:
                 gc.unfreeze()
+
+    def _shared_with_forks(
+        self, source: Iterator[Chunk]
+    ) -> Generator[tuple[int, int, Future[R]], None, None]:
+        """Stored vectors in a forked pool: ``workers - 1`` processes forked from this one
+        (``forks.ForkedWorker``), and this process, which scores every ``workers``-th chunk
+        itself, between handing chunks out and committing. Chunks go round: every worker gets the
+        same share, a chunk of stored vectors being as much work as the next.
+
+        A chunk of them is milliseconds of work, so a process per core plus this one, which
+        commits (writes, fsyncs) and moved every result through the pool's pipe, had three
+        processes taking turns on two cores. Measured (bench.rescore, 2 workers, alternated;
+        medians of 6 and 3): 10,000 rows 122k -> 144k/s, 200,000 rows 195k -> 212k/s. Not for
+        evidence: a chunk of XML is 0.2 s of parsing, and this process committing 200 of them per
+        200,000 applications is better left to run beside the workers (JSON Lines 11.0k ->
+        10.6k/s). This process takes the last chunk of each round: the workers' chunks are handed
+        out before it starts on its own (taking the first instead left the worker idle while this
+        process scored it: 10,000 rows 113k -> 85k/s).
+
+        Closed early (an interruption), this sends nothing more and waits for the chunks already
+        sent, milliseconds each."""
+        # What this process holds is frozen first, so the workers' collections never walk it (nor
+        # copy its pages by touching it); as in ``_in_pool``.
+        unfreeze = not gc.get_freeze_count()
+        gc.freeze()
+        workers: list[forks.ForkedWorker] = []
+        try:
+            init = functools.partial(_init_worker, self.spec, self.job, os.getpid())
+            for _ in range(self.workers - 1):
+                workers.append(forks.ForkedWorker(init, _run_chunk, others=workers))
+            rounds = iter(lambda: list(itertools.islice(source, self.workers)), [])
+            current = next(rounds, [])
+            sent = [worker.send(*chunk) for worker, chunk in zip(workers, current, strict=False)]
+            while current:
+                # The next round's chunks go out before this process scores its own chunk of this
+                # one: a worker done with this round's starts on the next at once.
+                following = next(rounds, [])
+                sent_next = [
+                    worker.send(*chunk) for worker, chunk in zip(workers, following, strict=False)
+                ]
+                for (start, rows), future in zip(current, sent, strict=False):
+                    yield start, _size(rows), future
+                if len(current) > len(workers):
+                    start, rows = current[-1]
+                    yield start, _size(rows), self._scored_here(start, rows)
+                current, sent = following, sent_next
+        finally:
+            try:
+                for worker in workers:
+                    worker.stop()
+                for worker in workers:
+                    worker.close()
+            finally:
+                if unfreeze:
+                    gc.unfreeze()
 
 
 def _spawn(

@@ -4,6 +4,7 @@ prediction logging exactly once, refused resumes, parquet output and the compare
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -302,6 +303,22 @@ def test_chunks_are_committed_in_order_on_a_thread_that_is_gone_after_close() ->
     assert committer.close().rows_done == 12
     assert seen == [("rescore-commit", 4), ("rescore-commit", 8), ("rescore-commit", 12)]
     assert "rescore-commit" not in {thread.name for thread in threading.enumerate()}
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_commits_run_as_batch_work_and_the_callers_thread_is_left_as_it_was() -> None:
+    policies: list[int] = []
+
+    def commit(state: RunState, rows_done: int, out: ChunkOutput) -> RunState:
+        policies.append(os.sched_getscheduler(0))
+        return msgspec.structs.replace(state, rows_done=rows_done)
+
+    before = os.sched_getscheduler(0)
+    committer = _Committer(commit, initial_state())
+    committer.put(4, output(4))
+    committer.close()
+    assert policies == [os.SCHED_BATCH], "woken by a worker, it does not take the worker's core"
+    assert os.sched_getscheduler(0) == before
 
 
 def test_nothing_after_a_failed_commit_is_committed_and_the_failure_is_raised() -> None:

@@ -5,8 +5,10 @@ The CLI is a thin shell over ``run_to_file``; the resume protocol is in ``state.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+import os
 import queue
 import threading
 import time
@@ -255,6 +257,7 @@ class _Committer:
         raise self._error
 
     def _run(self) -> None:
+        _as_batch_work()
         while (item := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # a chunk after one that failed or was dropped: never committed
@@ -263,6 +266,18 @@ class _Committer:
                 self.state = self._commit(self.state, rows_done, output.result())
             except BaseException as exc:  # KeyboardInterrupt from a callback included
                 self._error = exc
+
+
+def _as_batch_work() -> None:
+    """This thread, scheduled as batch work where the system can (Linux ``SCHED_BATCH``, for this
+    thread only): woken by a chunk done in a worker, it waits for its turn on a core instead of
+    taking the worker's place at once. A commit can wait a few milliseconds; the worker's next
+    chunk, on the run's critical path, cannot. Linux woke it on the worker's core (traced: a worker
+    stood 3-4 ms at its announcing write while this thread read and committed). 10,000 stored
+    vectors 174k -> 186k/s (medians of 12, alternated); JSON Lines level."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _chunks(

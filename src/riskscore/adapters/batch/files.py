@@ -165,8 +165,8 @@ def run_to_file(
     started = time.perf_counter()
     total = request.source.total
 
-    def commit(state: RunState, rows_done: int, output: ChunkOutput) -> RunState:
-        state = _commit(request, appender, state, rows_done, output)
+    def commit(state: RunState, rows_done: int, outputs: list[ChunkOutput]) -> RunState:
+        state = _commit(request, appender, state, rows_done, outputs)
         if progress is not None:
             progress(
                 Progress(
@@ -221,7 +221,7 @@ class _Committer:
 
     def __init__(
         self,
-        commit: Callable[[RunState, int, ChunkOutput], RunState],
+        commit: Callable[[RunState, int, list[ChunkOutput]], RunState],
         state: RunState,
         *,
         depth: int = 2,
@@ -258,14 +258,39 @@ class _Committer:
 
     def _run(self) -> None:
         _as_batch_work()
-        while (item := self._queue.get()) is not None:
+        ahead: list[tuple[int, Future[ChunkOutput]] | None] = []  # taken before its turn
+        while True:
+            item = ahead.pop() if ahead else self._queue.get()
+            if item is None:
+                return
             if self._error is not None:
                 continue  # a chunk after one that failed or was dropped: never committed
-            rows_done, output = item
-            try:
-                self.state = self._commit(self.state, rows_done, output.result())
-            except BaseException as exc:  # KeyboardInterrupt from a callback included
-                self._error = exc
+            # The chunks after it that are done already are committed with it: one append, one
+            # fsync and one state file for all of them.
+            group = [item]
+            while not ahead:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is not None and following[1].done():
+                    group.append(following)
+                else:
+                    ahead.append(following)
+            outputs: list[ChunkOutput] = []
+            done = 0
+            for rows_done, output in group:
+                try:
+                    outputs.append(output.result())
+                except BaseException as exc:  # the chunk's own error: raised after those before
+                    self._error = exc
+                    break
+                done = rows_done
+            if outputs:
+                try:
+                    self.state = self._commit(self.state, done, outputs)
+                except BaseException as exc:  # KeyboardInterrupt from a callback included
+                    self._error = exc
 
 
 def _as_batch_work() -> None:
@@ -353,17 +378,21 @@ def _commit(
     appender: OutputAppender,
     state: RunState,
     rows_done: int,
-    output: ChunkOutput,
+    outputs: list[ChunkOutput],
 ) -> RunState:
-    offset = appender.append(output.lines)
-    if request.prediction_log is not None and output.records is not None:
-        request.prediction_log.append_many(decode_records(output.records))
+    """Consecutive chunks' output appended (one fsync), their predictions logged, then the state
+    file says they are done."""
+    offset = appender.append(*(output.lines for output in outputs))
+    if request.prediction_log is not None:
+        records = [decode_records(out.records) for out in outputs if out.records is not None]
+        if records:
+            request.prediction_log.append_many(list(itertools.chain.from_iterable(records)))
     state = msgspec.structs.replace(
         state,
         rows_done=rows_done,
         bytes_done=offset,
-        failures=state.failures + output.failures,
-        last_policy_number=output.last_policy_number,
+        failures=state.failures + sum(output.failures for output in outputs),
+        last_policy_number=outputs[-1].last_policy_number,
     )
     write_state(request.out, state, durable=request.durable)
     return state

@@ -144,12 +144,14 @@ class OutputAppender:
             self._handle.seek(resume_at)
         self.offset = self._handle.tell()
 
-    def append(self, data: bytes) -> int:
-        self._handle.write(data)
+    def append(self, *parts: bytes) -> int:
+        """Write ``parts`` one after another, flushed (fsync-ed when durable) once; the offset
+        after them."""
+        self._handle.writelines(parts)
         self._handle.flush()
         if self.durable:
             os.fsync(self._handle.fileno())
-        self.offset += len(data)
+        self.offset += sum(len(part) for part in parts)
         return self.offset
 
     def close(self) -> None:

@@ -265,32 +265,33 @@ class _Committer:
                 return
             if self._error is not None:
                 continue  # a chunk after one that failed or was dropped: never committed
-            # The chunks after it that are done already are committed with it: one append, one
-            # fsync and one state file for all of them.
-            group = [item]
+            outputs: list[ChunkOutput] = []
+            done, output = item
+            try:
+                outputs.append(output.result())
+            except BaseException as exc:  # the chunk's own error
+                self._error = exc
+                continue
+            # The chunks after it that are done by now (it may have been waited for) are committed
+            # with it: one append, one fsync and one state file for all of them.
             while not ahead:
                 try:
                     following = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if following is not None and following[1].done():
-                    group.append(following)
-                else:
+                if following is None or not following[1].done():
                     ahead.append(following)
-            outputs: list[ChunkOutput] = []
-            done = 0
-            for rows_done, output in group:
+                    break
                 try:
-                    outputs.append(output.result())
-                except BaseException as exc:  # the chunk's own error: raised after those before
+                    outputs.append(following[1].result())
+                except BaseException as exc:  # raised once those before it are committed
                     self._error = exc
                     break
-                done = rows_done
-            if outputs:
-                try:
-                    self.state = self._commit(self.state, done, outputs)
-                except BaseException as exc:  # KeyboardInterrupt from a callback included
-                    self._error = exc
+                done = following[0]
+            try:
+                self.state = self._commit(self.state, done, outputs)
+            except BaseException as exc:  # KeyboardInterrupt from a callback included
+                self._error = exc
 
 
 def _as_batch_work() -> None:

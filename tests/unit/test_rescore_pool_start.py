@@ -338,3 +338,34 @@ def test_a_forked_pool_of_stored_vectors_that_cannot_start_fails_the_run(
     run = ChunkRunner(spec(tmp_path, "fork"), pid_of_stored_chunk, workers=3).run(stored_chunks(6))
     with pytest.raises(BlockingIOError, match="no processes left"):
         list(run)
+
+
+def test_before_fork_runs_once_and_a_waiting_thread_it_starts_keeps_the_fork(
+    tmp_path: Path,
+) -> None:
+    release = threading.Event()
+    started: list[threading.Thread] = []
+    children_then: list[str] = []
+    children = Path(f"/proc/self/task/{threading.get_native_id()}/children")
+
+    def before_fork() -> None:
+        if children.exists():
+            children_then.extend(children.read_text().split())
+        thread = threading.Thread(target=release.wait, name="waits")
+        thread.start()
+        started.append(thread)
+
+    try:
+        handed = ChunkRunner(spec(tmp_path, "fork"), pid_of_stored_chunk, workers=2).futures(
+            stored_chunks(6), before_fork=before_fork
+        )
+        results = [future.result() for _, _, future in handed]
+    finally:
+        release.set()
+        for thread in started:
+            thread.join()
+    assert len(started) == 1
+    assert [start for start, _ in results] == [2 * i for i in range(6)]
+    workers = {str(pid) for _, pid in results} - {str(os.getpid())}
+    assert len(workers) == 1
+    assert not workers & set(children_then), "called before the workers were forked"

@@ -180,7 +180,7 @@ def run_to_file(
         return state
 
     committer = _Committer(commit, state, depth=2 * runner.workers)
-    chunks = runner.futures(work)
+    chunks = runner.futures(work, before_fork=committer.start)
     try:
         for start, size, output in chunks:
             committer.put(start + size, output)
@@ -217,7 +217,10 @@ class _Committer:
     chunk that was not committed is. A chunk cancelled (an interrupted run drops what no worker
     started) stops it quietly. ``close`` commits what it was handed first. The thread starts with
     the first chunk (so after the pool forked: a process with a second thread would start workers
-    from the forkserver) and is gone when ``close`` returns (so the next run forks too)."""
+    from the forkserver), or just before workers of stored vectors are forked by hand (``start``,
+    called by the runner once it has chosen to fork: the thread then only waits on its queue,
+    holding no lock a worker would use), and is gone when ``close`` returns (so the next run forks
+    too)."""
 
     def __init__(
         self,
@@ -233,11 +236,15 @@ class _Committer:
         self._error: BaseException | None = None  # what stopped the committing, for good
         self._raised = False
 
-    def put(self, rows_done: int, output: Future[ChunkOutput]) -> None:
-        self._raise()
+    def start(self) -> None:
+        """Start the committing thread, if it is not running yet (``put`` does)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="rescore-commit", daemon=True)
             self._thread.start()
+
+    def put(self, rows_done: int, output: Future[ChunkOutput]) -> None:
+        self._raise()
+        self.start()
         self._queue.put((rows_done, output))
 
     def close(self) -> RunState:
@@ -257,12 +264,17 @@ class _Committer:
         raise self._error
 
     def _run(self) -> None:
-        _as_batch_work()
         ahead: list[tuple[int, Future[ChunkOutput]] | None] = []  # taken before its turn
+        batch_work = False
         while True:
             item = ahead.pop() if ahead else self._queue.get()
             if item is None:
                 return
+            if not batch_work:
+                # Only now: a batch thread preempted while it holds the GIL stalls the thread
+                # starting it (Thread.start waits for it to run): put took 1.4-4.2 ms so, traced.
+                _as_batch_work()
+                batch_work = True
             if self._error is not None:
                 continue  # a chunk after one that failed or was dropped: never committed
             outputs: list[ChunkOutput] = []

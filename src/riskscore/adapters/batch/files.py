@@ -264,17 +264,12 @@ class _Committer:
         raise self._error
 
     def _run(self) -> None:
+        _as_batch_work()
         ahead: list[tuple[int, Future[ChunkOutput]] | None] = []  # taken before its turn
-        batch_work = False
         while True:
             item = ahead.pop() if ahead else self._queue.get()
             if item is None:
                 return
-            if not batch_work:
-                # Only now: a batch thread preempted while it holds the GIL stalls the thread
-                # starting it (Thread.start waits for it to run): put took 1.4-4.2 ms so, traced.
-                _as_batch_work()
-                batch_work = True
             if self._error is not None:
                 continue  # a chunk after one that failed or was dropped: never committed
             outputs: list[ChunkOutput] = []

@@ -4,6 +4,7 @@ read back from a memory file, in the order sent, by whichever thread asks first.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from riskscore.adapters.batch import forks
+from riskscore.adapters.batch.jobs import ChunkOutput
 
 pytestmark = pytest.mark.skipif(not forks.supported(), reason="needs memfds, eventfds and pidfds")
 
@@ -180,3 +182,34 @@ def test_a_fork_that_fails_leaves_no_descriptor(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(BlockingIOError, match="no processes left"):
         forks.ForkedWorker(no_init, echo)
     assert fd_count() == before
+
+
+def chunk_output(size: int) -> ChunkOutput:
+    return ChunkOutput(
+        lines=big(size), rows=size // 256, failures=1, last_policy_number="P-9", records=b"\x90"
+    )
+
+
+def test_a_chunks_lines_come_back_beside_the_pickle_as_bytes() -> None:
+    worker = forks.ForkedWorker(no_init, chunk_output)
+    results = [worker.send(size).result() for size in (1 << 20, 256, 3 << 20)]
+    assert results == [chunk_output(size) for size in (1 << 20, 256, 3 << 20)]
+    assert all(type(result.lines) is bytes for result in results)
+    worker.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_chunk_output_pickles_in_band_with_any_protocol(protocol: int) -> None:
+    assert pickle.loads(pickle.dumps(chunk_output(4096), protocol)) == chunk_output(4096)
+
+
+def test_chunk_output_gives_its_lines_out_of_band_and_takes_them_back_without_a_copy() -> None:
+    out = chunk_output(1 << 16)
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(out, 5, buffer_callback=buffers.append)
+    assert len(data) < 1024, "the lines are not in the pickle"
+    assert [buffer.raw().tobytes() for buffer in buffers] == [out.lines]
+    read_back = [buffer.raw().tobytes() for buffer in buffers]
+    back = pickle.loads(data, buffers=read_back)
+    assert back == out
+    assert back.lines is read_back[0]

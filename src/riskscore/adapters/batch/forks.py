@@ -44,9 +44,11 @@ from typing import Any
 
 _LENGTH = struct.Struct("<Q")
 """A task's length, before it on the task pipe."""
-_RESULT = struct.Struct("<?Q")
-"""Before each result in the memory file: whether it is a value (else an exception), its length."""
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_RESULT = struct.Struct("<?QI")
+"""Before each result in the memory file: whether it is a value (else an exception), the length of
+its pickle, how many out-of-band buffers follow the pickle (their lengths first, 8 bytes each)."""
+
+_PROTOCOL = 5  # out-of-band buffers
 _PUNCH_HOLE = 0x03  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -160,21 +162,30 @@ class ForkedWorker:
                         )
                     )
                     continue
-                is_value, length = _RESULT.unpack(
-                    os.pread(self._results, _RESULT.size, self._read_at)
-                )
-                data = os.pread(self._results, length, self._read_at + _RESULT.size)
-                self._read_at += _RESULT.size + length
-                # From the page the last hole ended in: only whole pages are let go.
-                _fallocate()(
-                    self._results, _PUNCH_HOLE, self._released, self._read_at - self._released
-                )
-                self._released = self._read_at - self._read_at % _PAGE
-                value = pickle.loads(data)  # noqa: S301 - written by this process's own fork
+                is_value, value = self._read_result()
                 if is_value:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+    def _read_result(self) -> tuple[bool, Any]:
+        """The next result in the memory file (whether it is a value, and it), then released."""
+        at = self._read_at
+        is_value, length, count = _RESULT.unpack(os.pread(self._results, _RESULT.size, at))
+        at += _RESULT.size
+        sizes = struct.unpack(f"<{count}Q", os.pread(self._results, 8 * count, at))
+        at += 8 * count
+        data = os.pread(self._results, length, at)
+        at += length
+        buffers = []
+        for size in sizes:
+            buffers.append(os.pread(self._results, size, at))
+            at += size
+        self._read_at = at
+        # From the page the last hole ended in: only whole pages are let go.
+        _fallocate()(self._results, _PUNCH_HOLE, self._released, at - self._released)
+        self._released = at - at % _PAGE
+        return is_value, pickle.loads(data, buffers=buffers)  # noqa: S301 - from its own fork
 
     def _wait_for_result(self) -> bool:
         """Wait for the next result to be announced: False if the process ended first."""
@@ -228,18 +239,35 @@ def _serve(
         body = _read_exact(tasks, _LENGTH.unpack(head)[0])
         if body is None:
             return
+        buffers: list[memoryview] = []
         if failed is not None:
             data, is_value = failed, False
         else:
             try:
-                data, is_value = pickle.dumps(work(*pickle.loads(body)), _PROTOCOL), True  # noqa: S301
+                data, buffers = _pickled_value(work(*pickle.loads(body)))  # noqa: S301
+                is_value = True
             except Exception as exc:
-                data, is_value = _pickled(exc), False
-        header = _RESULT.pack(is_value, len(data))
-        written = os.writev(results, [header, data])  # this process is the file's only writer
-        if written < len(header) + len(data):
-            _write_all(results, (header + data)[written:])
+                data, buffers, is_value = _pickled(exc), [], False
+        parts: list[memoryview] = [
+            memoryview(_RESULT.pack(is_value, len(data), len(buffers))),
+            memoryview(struct.pack(f"<{len(buffers)}Q", *(buffer.nbytes for buffer in buffers))),
+            memoryview(data),
+            *buffers,
+        ]
+        written = os.writev(results, parts)  # this process is the file's only writer
+        if written < sum(part.nbytes for part in parts):
+            _write_all(results, b"".join(parts)[written:])
         os.eventfd_write(announced, 1)
+
+
+def _pickled_value(value: Any) -> tuple[bytes, list[memoryview]]:
+    """``value`` pickled, and the buffers it gives out of band (``pickle.PickleBuffer``s, as
+    ``jobs.ChunkOutput`` gives its lines), to write after the pickle as they are."""
+    buffers: list[memoryview] = []
+    data = pickle.dumps(
+        value, _PROTOCOL, buffer_callback=lambda buffer: buffers.append(buffer.raw())
+    )
+    return data, buffers
 
 
 def _pickled(exc: BaseException) -> bytes:

@@ -9,8 +9,11 @@ records to log, the library's outcomes) from the outcomes.
 
 from __future__ import annotations
 
+import operator
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, SupportsIndex
 
 import msgspec
 
@@ -92,6 +95,34 @@ class ChunkOutput:
     failures: int
     last_policy_number: str
     records: bytes | None = None
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        """Pickled with protocol 5, the lines (1.9 MB a 2,500-row chunk) go out of band: a forked
+        worker writes them beside the pickle as they are (``forks.py``), and they are read back
+        as ``bytes`` without a copy. Pickling them into the stream took 0.8 ms of the worker's
+        time, loading them 0.15 ms of the committer's."""
+        lines: bytes | pickle.PickleBuffer = self.lines
+        if operator.index(protocol) >= 5:
+            lines = pickle.PickleBuffer(self.lines)
+        fields = (self.rows, self.failures, self.last_policy_number, self.records)
+        return _chunk_output, (lines, *fields)
+
+
+def _chunk_output(
+    lines: Any, rows: int, failures: int, last_policy_number: str, records: bytes | None
+) -> ChunkOutput:
+    return ChunkOutput(_as_bytes(lines), rows, failures, last_policy_number, records)
+
+
+def _as_bytes(buffer: Any) -> bytes:
+    """An out-of-band buffer as ``bytes``: the very ``bytes`` that was read, when it is one."""
+    if type(buffer) is bytes:
+        return buffer
+    view = memoryview(buffer)
+    exported = view.obj
+    if type(exported) is bytes and view.contiguous and view.nbytes == len(exported):
+        return exported
+    return view.tobytes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,59 @@ def test_a_matrix_is_hashed_by_its_bytes(monkeypatch: pytest.MonkeyPatch, compil
     )
 
 
+NAN_WORDS = [
+    0x7FF8000000000000,  # numpy's nan
+    0xFFF8000000000000,  # the sign set
+    0x7FF0000000000001,  # signalling, a payload
+    0x7FFFFFFFFFFFFFFF,
+]
+SPECIAL_WORDS = [0x7FF0000000000000, 0xFFF0000000000000, 0x8000000000000000, 0]  # +-inf, -0, 0
+
+
+def _canonical_hexdigest(prefix: bytes, row: np.ndarray, digits: int) -> str:
+    words = row.view("<u8").copy()
+    words[np.isnan(row)] = 0x7FF8000000000000
+    return hashlib.sha256(prefix + words.astype("<u8").tobytes()).hexdigest()[:digits]
+
+
+@pytest.mark.parametrize("compiled", PATHS)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prefix=st.binary(max_size=40),
+    columns=st.integers(1, 40),
+    rows=st.integers(1, 5),
+    digits=st.sampled_from([0, 2, 16, 32, 64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_float_rows_hash_every_nan_as_one_and_give_hexdigests_cut(
+    monkeypatch: pytest.MonkeyPatch,
+    compiled: bool,
+    prefix: bytes,
+    columns: int,
+    rows: int,
+    digits: int,
+    seed: int,
+) -> None:
+    _path(monkeypatch, compiled)
+    rng = np.random.default_rng(seed)
+    words = rng.integers(0, 2**63, size=(rows, columns), dtype=np.uint64)
+    special = rng.random((rows, columns)) < 0.3
+    picks = np.array(NAN_WORDS + SPECIAL_WORDS, dtype=np.uint64)
+    words[special] = rng.choice(picks, size=int(special.sum()))
+    matrix = words.astype("<u8").view("<f8")
+    expected = [_canonical_hexdigest(prefix, row, digits) for row in matrix]
+    assert digests.float_row_hex_digests(matrix, prefix, digits) == expected
+
+
+def test_float_rows_of_no_column_or_not_2_d_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least one column"):
+        digests.float_row_hex_digests(np.empty((2, 0)), b"", 32)
+    with pytest.raises(ValueError, match="2-D"):
+        digests.float_row_hex_digests(np.zeros(3), b"", 32)
+
+
 def test_wrong_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="whole number of rows"):
         digests.row_digests(b"abc", 2, b"")

@@ -231,6 +231,94 @@ done:
     return result;
 }
 
+/* Copy `words` float64 values (native order, which is little-endian wherever SHA-NI is) into `to`,
+ * every NaN written as the one quiet NaN (0x7ff8000000000000, numpy's nan). */
+static void copy_canonical(uint8_t *to, const uint8_t *from, size_t words) {
+    for (size_t i = 0; i < words; i++) {
+        uint64_t word;
+        memcpy(&word, from + 8 * i, 8);
+        if ((word & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL && (word & 0x000fffffffffffffULL))
+            word = 0x7ff8000000000000ULL;
+        memcpy(to + 8 * i, &word, 8);
+    }
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+/* The first `digits` hex digits of `digest`, as a new str. */
+static PyObject *hex_text(const uint8_t digest[32], Py_ssize_t digits) {
+    PyObject *text = PyUnicode_New(digits, 127);
+    if (text == NULL) return NULL;
+    Py_UCS1 *at = PyUnicode_1BYTE_DATA(text);
+    for (Py_ssize_t i = 0; i < digits; i++)
+        at[i] = (Py_UCS1)HEX[i & 1 ? digest[i / 2] & 0x0F : digest[i / 2] >> 4];
+    return text;
+}
+
+/* float_row_hex_digests(data, row_bytes, prefix, digits) -> list[str]: the first `digits` hex
+ * digits of SHA-256(prefix + row) of every row of float64 values in `data` (rows of `row_bytes`
+ * bytes, a multiple of 8, back to back), every NaN hashed as the one quiet NaN: a stored vector's
+ * feature hash (features/schema.py, content_hashes), with no NaN pass nor hex pass of its own. */
+static PyObject *float_row_hex_digests(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data, prefix;
+    Py_ssize_t row_bytes, digits;
+    if (!PyArg_ParseTuple(args, "y*ny*n", &data, &row_bytes, &prefix, &digits)) return NULL;
+    PyObject *result = NULL;
+    uint8_t *scratch = NULL, *digests = NULL;
+    if (!require_sha()) goto done;
+    if (row_bytes <= 0 || row_bytes % 8 || data.len % row_bytes) {
+        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of float64 values");
+        goto done;
+    }
+    if (digits < 0 || digits > 64) {
+        PyErr_SetString(PyExc_ValueError, "digits must be 0 to 64");
+        goto done;
+    }
+    Py_ssize_t rows = data.len / row_bytes;
+    size_t length = (size_t)prefix.len + (size_t)row_bytes;
+    size_t room = (length + 72 + 63) & ~(size_t)63;
+    scratch = PyMem_Malloc(2 * room);
+    digests = PyMem_Malloc(rows ? (size_t)rows * 32 : 1);
+    if (scratch == NULL || digests == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const uint8_t *row = data.buf;
+    uint8_t *second = scratch + room, *out = digests;
+    memcpy(scratch, prefix.buf, (size_t)prefix.len);
+    memcpy(second, prefix.buf, (size_t)prefix.len);
+    size_t words = (size_t)row_bytes / 8;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t i = 0;
+    for (; i + 1 < rows; i += 2, row += 2 * row_bytes, out += 64) {
+        copy_canonical(scratch + prefix.len, row, words);
+        copy_canonical(second + prefix.len, row + row_bytes, words);
+        digest_two_in_place(scratch, second, length, out, out + 32);
+    }
+    if (i < rows) {
+        copy_canonical(scratch + prefix.len, row, words);
+        digest_in_place(scratch, length, out);
+    }
+    Py_END_ALLOW_THREADS
+    result = PyList_New(rows);
+    if (result == NULL) goto done;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        PyObject *text = hex_text(digests + 32 * r, digits);
+        if (text == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, r, text);
+    }
+done:
+    PyMem_Free(scratch);
+    PyMem_Free(digests);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&prefix);
+    return result;
+}
+
 /* indexed_digests(prefix, indexes) -> bytes: SHA-256(prefix + b"%d" % index) of every index of
  * `indexes` (native int64 values, none negative), 32 bytes each. */
 static PyObject *indexed_digests(PyObject *self, PyObject *args) {
@@ -286,6 +374,8 @@ done:
 static PyMethodDef methods[] = {
     {"available", available, METH_NOARGS, "Whether this CPU can run the digests here."},
     {"row_digests", row_digests, METH_VARARGS, "SHA-256(prefix + row) of every row, 32 bytes each."},
+    {"float_row_hex_digests", float_row_hex_digests, METH_VARARGS,
+     "Hex digits of SHA-256(prefix + row) of every row of float64 values, NaN as one NaN."},
     {"indexed_digests", indexed_digests, METH_VARARGS,
      "SHA-256(prefix + decimal index) of every int64 index, 32 bytes each."},
     {NULL, NULL, 0, NULL},

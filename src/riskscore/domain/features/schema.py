@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from riskscore.domain.digests import hex_prefixes, row_digests
+from riskscore.domain.digests import float_row_hex_digests
 
 
 class FeatureDef(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,15 +85,11 @@ def content_hashes(schema_version: str, matrix: npt.NDArray[np.float64]) -> list
     values = np.ascontiguousarray(matrix, dtype=_LE_FLOAT64)
     if values.ndim != 2:
         raise ValueError("content_hashes takes a 2-D matrix, one vector per row")
-    missing = np.isnan(values)
-    if missing.any():
-        values = np.where(missing, np.nan, values).astype(_LE_FLOAT64)
     if values.shape[0] == 0:
         return []
     if values.shape[1] == 0:  # every row hashes the prefix alone
         return [hashlib.sha256(schema_version.encode() + b"\x00").hexdigest()[:32]] * len(values)
-    digests = row_digests(values.data, values.shape[1] * 8, schema_version.encode() + b"\x00")
-    return hex_prefixes(digests, 32)
+    return float_row_hex_digests(values, schema_version.encode() + b"\x00", 32)
 
 
 _LE_FLOAT64 = np.dtype("<f8")

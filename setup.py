@@ -19,7 +19,12 @@ def accelerator(module: str, *flags: str, **options: object) -> Extension:
     module, at -O2 plus ``flags``."""
     source = "src/" + module.replace(".", "/") + ".c"
     return Extension(
-        module, sources=[source], extra_compile_args=["-O2", *flags], optional=True, **options
+        module,
+        sources=[source],
+        depends=["src/riskscore/adapters/_prefault.h"],
+        extra_compile_args=["-O2", *flags],
+        optional=True,
+        **options,
     )
 
 

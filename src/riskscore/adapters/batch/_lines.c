@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../_prefault.h"
+
 typedef struct {
     int kind;                 /* 0 literal, 1 number column, 2 string column, 3 choice column */
     const char *data;         /* literal bytes, or the encoded JSON array */
@@ -197,6 +199,7 @@ static PyObject *assemble(PyObject *self, PyObject *args) {
     result = PyBytes_FromStringAndSize(NULL, total);
     if (result == NULL) goto done;
     char *out = PyBytes_AS_STRING(result);
+    prefault(out, (size_t)total);
     for (Py_ssize_t row = 0; row < rows; row++) {
         for (Py_ssize_t p = 0; p < n; p++) {
             const char *at;

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../_prefault.h"
+
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_stmt sqlite3_stmt;
 
@@ -272,6 +274,7 @@ static PyObject *read_page(PyObject *self, PyObject *args) {
     blob = PyBytes_FromStringAndSize(NULL, rows * page.width);
     if (blob == NULL) goto done;
     page.matrix = PyBytes_AS_STRING(blob);
+    prefault(page.matrix, (size_t)(rows * page.width));
     outcome = take_row(&page);
     if (outcome == READ_OK) {
         Py_BEGIN_ALLOW_THREADS

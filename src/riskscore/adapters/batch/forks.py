@@ -10,7 +10,9 @@ traced, a worker idled 4-5 ms after each chunk, and as long again before its fir
 - tasks go down a pipe of their own to each process (a few hundred bytes a chunk: a page of
   stored vectors to read), framed by their length;
 - a result is written, pickled behind a small header, to a memory file (``memfd``) this process
-  reads with one ``pread``, and announced on an ``eventfd``. A pipe's write wakes its reader with
+  reads with ``pread``, and announced on an ``eventfd``. What the result gives out of band
+  (pickle protocol 5: ``jobs.ChunkOutput``'s lines) is written beside the pickle as it is, and
+  read back as the very ``bytes`` of its own ``pread``: no copy into or out of the pickle. A pipe's write wakes its reader with
   the hint that the writer is about to sleep, so Linux ran this process's waiting thread on the
   worker's core, in the worker's place (traced: 3.8 ms lost on a 17-byte write); an ``eventfd``
   gives no such hint. What was read is released at once (a hole punched in the file), so the

@@ -38,6 +38,7 @@ import struct
 import sys
 import threading
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -119,7 +120,13 @@ class ForkedWorker:
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 stream.flush()
         try:
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns on any fork of a process with threads; the caller forks only
+                # beside threads that wait, holding no lock the child would use (see above).
+                warnings.filterwarnings(
+                    "ignore", message=".*multi-threaded.*fork", category=DeprecationWarning
+                )
+                pid = os.fork()
         except OSError:
             for fd in (tasks_read, self._tasks, self._announced, self._results):
                 os.close(fd)

@@ -182,55 +182,6 @@ static PyObject *available(PyObject *self, PyObject *unused) {
     return PyBool_FromLong(sha_ready);
 }
 
-/* row_digests(data, row_bytes, prefix) -> bytes: SHA-256(prefix + row) of every row of `data`
- * (rows of `row_bytes` bytes, back to back), 32 bytes each. */
-static PyObject *row_digests(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer data, prefix;
-    Py_ssize_t row_bytes;
-    if (!PyArg_ParseTuple(args, "y*ny*", &data, &row_bytes, &prefix)) return NULL;
-    PyObject *result = NULL;
-    uint8_t *scratch = NULL;
-    if (!require_sha()) goto done;
-    if (row_bytes < 0 || (row_bytes == 0 && data.len != 0) || (row_bytes && data.len % row_bytes)) {
-        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows");
-        goto done;
-    }
-    Py_ssize_t rows = row_bytes ? data.len / row_bytes : 0;
-    result = PyBytes_FromStringAndSize(NULL, rows * 32);
-    if (result == NULL) goto done;
-    size_t length = (size_t)prefix.len + (size_t)row_bytes;
-    size_t room = (length + 72 + 63) & ~(size_t)63;
-    scratch = PyMem_Malloc(2 * room);
-    if (scratch == NULL) {
-        Py_CLEAR(result);
-        PyErr_NoMemory();
-        goto done;
-    }
-    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
-    const uint8_t *row = data.buf;
-    uint8_t *second = scratch + room;
-    memcpy(scratch, prefix.buf, (size_t)prefix.len);
-    memcpy(second, prefix.buf, (size_t)prefix.len);
-    Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t i = 0;
-    for (; i + 1 < rows; i += 2, row += 2 * row_bytes, out += 64) {
-        memcpy(scratch + prefix.len, row, (size_t)row_bytes);
-        memcpy(second + prefix.len, row + row_bytes, (size_t)row_bytes);
-        digest_two_in_place(scratch, second, length, out, out + 32);
-    }
-    if (i < rows) {
-        memcpy(scratch + prefix.len, row, (size_t)row_bytes);
-        digest_in_place(scratch, length, out);
-    }
-    Py_END_ALLOW_THREADS
-done:
-    PyMem_Free(scratch);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&prefix);
-    return result;
-}
-
 /* Copy `words` float64 values (native order, which is little-endian wherever SHA-NI is) into `to`,
  * every NaN written as the one quiet NaN (0x7ff8000000000000, numpy's nan). */
 static void copy_canonical(uint8_t *to, const uint8_t *from, size_t words) {
@@ -241,6 +192,67 @@ static void copy_canonical(uint8_t *to, const uint8_t *from, size_t words) {
             word = 0x7ff8000000000000ULL;
         memcpy(to + 8 * i, &word, 8);
     }
+}
+
+/* SHA-256(prefix + row) of `rows` rows of `row_bytes` bytes at `data` into `out`, 32 bytes each, two
+ * rows at a time (`digest_two_in_place`), without the GIL. `canonical`: the rows are float64 values,
+ * every NaN hashed as the one quiet NaN. 0 when out of memory. */
+static int hash_rows(const uint8_t *data, Py_ssize_t rows, size_t row_bytes, const Py_buffer *prefix,
+                     int canonical, uint8_t *out) {
+    size_t length = (size_t)prefix->len + row_bytes;
+    size_t room = (length + 72 + 63) & ~(size_t)63;
+    uint8_t *first = PyMem_Malloc(2 * room);
+    if (first == NULL) return 0;
+    uint8_t *second = first + room, *at_first = first + prefix->len, *at_second = second + prefix->len;
+    memcpy(first, prefix->buf, (size_t)prefix->len);
+    memcpy(second, prefix->buf, (size_t)prefix->len);
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t i = 0;
+    for (; i + 1 < rows; i += 2, data += 2 * row_bytes, out += 64) {
+        if (canonical) {
+            copy_canonical(at_first, data, row_bytes / 8);
+            copy_canonical(at_second, data + row_bytes, row_bytes / 8);
+        } else {
+            memcpy(at_first, data, row_bytes);
+            memcpy(at_second, data + row_bytes, row_bytes);
+        }
+        digest_two_in_place(first, second, length, out, out + 32);
+    }
+    if (i < rows) {
+        if (canonical) copy_canonical(at_first, data, row_bytes / 8);
+        else memcpy(at_first, data, row_bytes);
+        digest_in_place(first, length, out);
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(first);
+    return 1;
+}
+
+/* row_digests(data, row_bytes, prefix) -> bytes: SHA-256(prefix + row) of every row of `data`
+ * (rows of `row_bytes` bytes, back to back), 32 bytes each. */
+static PyObject *row_digests(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data, prefix;
+    Py_ssize_t row_bytes;
+    if (!PyArg_ParseTuple(args, "y*ny*", &data, &row_bytes, &prefix)) return NULL;
+    PyObject *result = NULL;
+    if (!require_sha()) goto done;
+    if (row_bytes < 0 || (row_bytes == 0 && data.len != 0) || (row_bytes && data.len % row_bytes)) {
+        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows");
+        goto done;
+    }
+    Py_ssize_t rows = row_bytes ? data.len / row_bytes : 0;
+    result = PyBytes_FromStringAndSize(NULL, rows * 32);
+    if (result == NULL) goto done;
+    if (!hash_rows(data.buf, rows, (size_t)row_bytes, &prefix, 0,
+                   (uint8_t *)PyBytes_AS_STRING(result))) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&prefix);
+    return result;
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -265,7 +277,7 @@ static PyObject *float_row_hex_digests(PyObject *self, PyObject *args) {
     Py_ssize_t row_bytes, digits;
     if (!PyArg_ParseTuple(args, "y*ny*n", &data, &row_bytes, &prefix, &digits)) return NULL;
     PyObject *result = NULL;
-    uint8_t *scratch = NULL, *digests = NULL;
+    uint8_t *digests = NULL;
     if (!require_sha()) goto done;
     if (row_bytes <= 0 || row_bytes % 8 || data.len % row_bytes) {
         PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of float64 values");
@@ -276,31 +288,11 @@ static PyObject *float_row_hex_digests(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_ssize_t rows = data.len / row_bytes;
-    size_t length = (size_t)prefix.len + (size_t)row_bytes;
-    size_t room = (length + 72 + 63) & ~(size_t)63;
-    scratch = PyMem_Malloc(2 * room);
     digests = PyMem_Malloc(rows ? (size_t)rows * 32 : 1);
-    if (scratch == NULL || digests == NULL) {
+    if (digests == NULL || !hash_rows(data.buf, rows, (size_t)row_bytes, &prefix, 1, digests)) {
         PyErr_NoMemory();
         goto done;
     }
-    const uint8_t *row = data.buf;
-    uint8_t *second = scratch + room, *out = digests;
-    memcpy(scratch, prefix.buf, (size_t)prefix.len);
-    memcpy(second, prefix.buf, (size_t)prefix.len);
-    size_t words = (size_t)row_bytes / 8;
-    Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t i = 0;
-    for (; i + 1 < rows; i += 2, row += 2 * row_bytes, out += 64) {
-        copy_canonical(scratch + prefix.len, row, words);
-        copy_canonical(second + prefix.len, row + row_bytes, words);
-        digest_two_in_place(scratch, second, length, out, out + 32);
-    }
-    if (i < rows) {
-        copy_canonical(scratch + prefix.len, row, words);
-        digest_in_place(scratch, length, out);
-    }
-    Py_END_ALLOW_THREADS
     result = PyList_New(rows);
     if (result == NULL) goto done;
     for (Py_ssize_t r = 0; r < rows; r++) {
@@ -312,7 +304,6 @@ static PyObject *float_row_hex_digests(PyObject *self, PyObject *args) {
         PyList_SET_ITEM(result, r, text);
     }
 done:
-    PyMem_Free(scratch);
     PyMem_Free(digests);
     PyBuffer_Release(&data);
     PyBuffer_Release(&prefix);

@@ -5,6 +5,7 @@ every chunk could be scored here meanwhile)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import os
 import signal
@@ -165,17 +166,26 @@ def test_evidence_in_a_forked_pool_is_all_for_the_workers(tmp_path: Path) -> Non
     assert os.getpid() not in {result[1] for _, _, result in results}
 
 
-def fails_at_two(worker: Worker, start: int, rows: Payload) -> int:
-    """A job failing on the chunk starting at row 2 (the second: this process's, with 2 workers)."""
-    if start == 2:
-        raise SourceError("the store went away")
+def fails_at(failing: int, worker: Worker, start: int, rows: Payload) -> int:
+    """A job failing on the chunk starting at row ``failing``."""
+    if start == failing:
+        raise SourceError(f"the store went away at row {failing}")
     return start
 
 
-def test_a_chunk_failing_here_fails_in_its_turn(tmp_path: Path) -> None:
-    run = ChunkRunner(spec(tmp_path, "fork"), fails_at_two, workers=2).run(stored_chunks(6))
-    assert next(run)[2] == 0, "the chunk before it is handed back first"
-    with pytest.raises(SourceError, match="the store went away"):
+@pytest.mark.parametrize(
+    ("failing", "before"),
+    [
+        (2, [0]),  # the second chunk: this process's, with 2 workers
+        (0, []),  # the first: a forked worker's (forks.ForkedWorker)
+    ],
+)
+def test_a_chunk_failing_fails_in_its_turn(tmp_path: Path, failing: int, before: list[int]) -> None:
+    job = functools.partial(fails_at, failing)
+    run = ChunkRunner(spec(tmp_path, "fork"), job, workers=2).run(stored_chunks(6))
+    for start in before:
+        assert next(run)[2] == start, "the chunks before it are handed back first"
+    with pytest.raises(SourceError, match=f"the store went away at row {failing}"):
         next(run)
 
 
@@ -294,19 +304,6 @@ def test_futures_closed_early_drop_the_chunks_no_worker_started(tmp_path: Path) 
 
 
 # -- stored vectors in a forked pool: forks.ForkedWorker -----------------------------------------
-def fails_at_zero(worker: Worker, start: int, rows: Payload) -> int:
-    """A job failing on the first chunk of stored vectors (a forked worker's, with 2 workers)."""
-    if start == 0:
-        raise SourceError("page 0 is gone")
-    return start
-
-
-def test_a_chunk_failing_in_a_forked_worker_fails_in_its_turn(tmp_path: Path) -> None:
-    run = ChunkRunner(spec(tmp_path, "fork"), fails_at_zero, workers=2).run(stored_chunks(6))
-    with pytest.raises(SourceError, match="page 0 is gone"):
-        next(run)
-
-
 def slow_pid_of_stored_chunk(worker: Worker, start: int, rows: Payload) -> tuple[int, int]:
     time.sleep(0.05)
     return start, os.getpid()

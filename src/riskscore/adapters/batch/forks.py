@@ -101,9 +101,9 @@ class ForkedWorker:
     every task ``send`` gives it, in order. ``send`` returns the future of that result.
 
     Fork only while this process runs no other thread but ones that only wait, holding no lock
-    the child would use (a lock another thread holds would stay held in the child). The process ignores nothing on its own: the caller's ``init`` sets its
-    signals. ``close`` stops it once what was sent is done; a worker whose caller is gone finds
-    its task pipe closed and ends. ``others``: workers forked before this one, whose ends this one
+    the child would use (a lock another thread holds would stay held in the child). The process
+    ignores nothing on its own: the caller's ``init`` sets its signals. ``close`` stops it once
+    what was sent is done; a worker whose caller is gone finds its task pipe closed and ends. ``others``: workers forked before this one, whose ends this one
     closes (else a worker would never see its task pipe closed while a sibling holds it)."""
 
     def __init__(
